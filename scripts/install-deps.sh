@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what rkserve needs to build, test and benchmark. Idempotent: packages
+# already present are skipped by apt, and npm ci is skipped when node_modules
+# matches the committed lock file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config clang
+  libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+  libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev
+  libcmocka-dev
+  python3-numpy python3-torch python3-pil
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+  fortunes-min fortune-mod
+  nodejs npm
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# node and npm may come from elsewhere on the machine; only ask apt when absent
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  tmp=(); for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || tmp+=("$p"); done
+  missing=("${tmp[@]+"${tmp[@]}"}")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if [ -f package-lock.json ]; then
+  stamp=node_modules/.rkserve-lock
+  if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+    npm ci --no-audit --no-fund
+    cp package-lock.json "$stamp"
+  fi
+fi
