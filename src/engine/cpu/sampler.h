@@ -7,24 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct {
-    int32_t token;
-    float bias; /* added to the logit; -INFINITY bans the token */
-} sampler_logit_bias;
-
-typedef struct {
-    float temperature;       /* <= 0: greedy */
-    int32_t top_k;           /* <= 0: off */
-    float top_p;             /* >= 1: off */
-    float min_p;             /* <= 0: off */
-    float repeat_penalty;    /* 1: off (llama.cpp semantics: divide positive, multiply negative logits) */
-    int32_t repeat_last_n;   /* window of recent tokens for all penalties; 0 off, -1 whole history */
-    float frequency_penalty; /* OpenAI semantics: minus count * f */
-    float presence_penalty;  /* minus p if present */
-    uint64_t seed;
-    const sampler_logit_bias *logit_bias;
-    int32_t n_logit_bias;
-} sampler_params;
+#include "engine/sampling.h"
 
 /* Defaults as llama.cpp / Ollama use them: temp 0.8, top_k 40, top_p 0.9,
  * min_p 0, repeat_penalty 1.1 over 64 tokens, no frequency/presence penalty. */

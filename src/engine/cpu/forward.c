@@ -1,0 +1,341 @@
+#include "engine/cpu/forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu/kernels.h"
+
+#define MATMUL_TOKEN_BLOCK 64 /* activations of a block stay in L2 while weight rows stream */
+
+static void *alloc_floats(size_t n)
+{
+    return aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);
+}
+
+rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ctx, int32_t n_batch)
+{
+    rk_forward_ctx *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->m = m;
+    c->pool = pool;
+    c->n_ctx = n_ctx;
+    c->n_batch = n_batch;
+    c->kv_dim = m->n_head_kv * m->head_dim;
+    c->kv_dim_v = m->n_head_kv * m->head_dim_v;
+    size_t B = (size_t)n_batch;
+    size_t q_dim = (size_t)m->n_head * m->head_dim, att_dim = (size_t)m->n_head * m->head_dim_v;
+    size_t widest = (size_t)m->n_embd;
+    if ((size_t)m->n_ff > widest) widest = (size_t)m->n_ff;
+    if (att_dim > widest) widest = att_dim;
+    /* room for any activation format: at most 4 bytes per element plus block headers */
+    c->xq_row_cap = (widest * 4 + 1024 + 63) & ~(size_t)63;
+    int nth = threadpool_size(pool);
+    c->k_cache = alloc_floats((size_t)m->n_layer * n_ctx * c->kv_dim);
+    c->v_cache = alloc_floats((size_t)m->n_layer * n_ctx * c->kv_dim_v);
+    c->x = alloc_floats(B * m->n_embd);
+    c->xn = alloc_floats(B * m->n_embd);
+    c->q = alloc_floats(B * q_dim);
+    c->k = alloc_floats(B * c->kv_dim);
+    c->v = alloc_floats(B * c->kv_dim_v);
+    c->att = alloc_floats(B * att_dim);
+    c->gate = alloc_floats(B * m->n_ff);
+    c->up = alloc_floats(B * m->n_ff);
+    c->xq = aligned_alloc(64, B * c->xq_row_cap);
+    c->scores = alloc_floats((size_t)nth * n_ctx);
+    c->inv_freq = alloc_floats((size_t)m->n_rot / 2);
+    c->rope_cs = alloc_floats(B * m->n_rot);
+    if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate ||
+        !c->up || !c->xq || !c->scores || !c->inv_freq || !c->rope_cs) {
+        rk_forward_free(c);
+        return NULL;
+    }
+    for (int i = 0; i < m->n_rot / 2; i++) {
+        double f = pow((double)m->rope_base, -2.0 * i / m->n_rot) * m->rope_freq_scale;
+        if (m->rope_freq_factors) f /= m->rope_freq_factors[i];
+        c->inv_freq[i] = (float)f;
+    }
+    return c;
+}
+
+void rk_forward_free(rk_forward_ctx *c)
+{
+    if (!c) return;
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xn);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->att);
+    free(c->gate);
+    free(c->up);
+    free(c->xq);
+    free(c->scores);
+    free(c->inv_freq);
+    free(c->rope_cs);
+    free(c);
+}
+
+size_t rk_forward_kv_bytes(const rk_forward_ctx *c)
+{
+    return (size_t)c->m->n_layer * c->n_ctx * (c->kv_dim + c->kv_dim_v) * sizeof(float);
+}
+
+/* ---- matrix product ---------------------------------------------------- */
+
+typedef struct {
+    const rk_weight *w;
+    const rk_type_ops *ops;
+    const uint8_t *xq;
+    size_t xq_row;
+    int32_t n;
+    float *y;
+} matmul_job;
+
+static void matmul_worker(void *arg, int ith, int nth)
+{
+    const matmul_job *j = arg;
+    const rk_weight *w = j->w;
+    /* rows in groups of 4 so the 4x4 tile kernel can be used */
+    long groups = (long)((w->n_out + 3) / 4), g0, g1;
+    threadpool_range(groups, ith, nth, &g0, &g1);
+    int64_t r_begin = g0 * 4, r_end = g1 * 4 < w->n_out ? g1 * 4 : w->n_out;
+    const uint8_t *wdata = w->data;
+    int64_t n_out = w->n_out;
+    for (int32_t t0 = 0; t0 < j->n; t0 += MATMUL_TOKEN_BLOCK) {
+        int32_t t1 = t0 + MATMUL_TOKEN_BLOCK < j->n ? t0 + MATMUL_TOKEN_BLOCK : j->n;
+        int64_t r = r_begin;
+        if (j->ops->vec_dot_4x && t1 - t0 >= 4) {
+            for (; r + 4 <= r_end; r += 4) {
+                int32_t t = t0;
+                for (; t + 4 <= t1; t += 4) {
+                    float tile[16];
+                    j->ops->vec_dot_4x(w->n_in, tile, 4, wdata + (size_t)r * w->row_bytes, w->row_bytes,
+                                       j->xq + (size_t)t * j->xq_row, j->xq_row);
+                    for (int a = 0; a < 4; a++)
+                        for (int b = 0; b < 4; b++) j->y[(size_t)(t + b) * n_out + r + a] = tile[a * 4 + b];
+                }
+                for (; t < t1; t++)
+                    for (int a = 0; a < 4; a++)
+                        j->ops->vec_dot(w->n_in, &j->y[(size_t)t * n_out + r + a],
+                                        wdata + (size_t)(r + a) * w->row_bytes, j->xq + (size_t)t * j->xq_row);
+            }
+        }
+        for (; r < r_end; r++) {
+            const uint8_t *row = wdata + (size_t)r * w->row_bytes;
+            for (int32_t t = t0; t < t1; t++)
+                j->ops->vec_dot(w->n_in, &j->y[(size_t)t * n_out + r], row, j->xq + (size_t)t * j->xq_row);
+        }
+    }
+}
+
+typedef struct {
+    const rk_type_ops *act_ops; /* converter into the dot's activation type, NULL for f32 */
+    const float *x;
+    int64_t n_in;
+    int32_t n;
+    uint8_t *xq;
+    size_t xq_row;
+} quantize_job;
+
+static void quantize_worker(void *arg, int ith, int nth)
+{
+    const quantize_job *j = arg;
+    long t0, t1;
+    threadpool_range(j->n, ith, nth, &t0, &t1);
+    for (long t = t0; t < t1; t++) {
+        const float *src = j->x + (size_t)t * j->n_in;
+        uint8_t *dst = j->xq + (size_t)t * j->xq_row;
+        if (j->act_ops)
+            j->act_ops->from_float(src, dst, j->n_in);
+        else
+            memcpy(dst, src, (size_t)j->n_in * sizeof(float));
+    }
+}
+
+void rk_matmul(rk_forward_ctx *c, const rk_weight *w, const float *x, int32_t n, float *y)
+{
+    const rk_kernels *k = kernels_get();
+    const rk_type_ops *ops = k->types[w->type];
+    uint32_t act_type = ops->vec_dot_type;
+    size_t xq_row = ggml_row_size(act_type, w->n_in);
+    xq_row = (xq_row + 63) & ~(size_t)63;
+    quantize_job q = {
+        .act_ops = act_type == GGML_TYPE_F32 ? NULL : k->types[act_type],
+        .x = x, .n_in = w->n_in, .n = n, .xq = c->xq, .xq_row = xq_row,
+    };
+    if (n > 1)
+        threadpool_run(c->pool, quantize_worker, &q);
+    else
+        quantize_worker(&q, 0, 1);
+    matmul_job j = {.w = w, .ops = ops, .xq = c->xq, .xq_row = xq_row, .n = n, .y = y};
+    threadpool_run(c->pool, matmul_worker, &j);
+}
+
+/* ---- element-wise pieces --------------------------------------------- */
+
+static void rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps)
+{
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
+}
+
+static void add_bias(float *x, const float *bias, int64_t dim, int32_t n)
+{
+    if (!bias) return;
+    for (int32_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < dim; i++) x[(size_t)t * dim + i] += bias[i];
+}
+
+static void head_norm(float *x, const float *weight, int32_t n_heads, int32_t head_dim, int32_t n, float eps)
+{
+    if (!weight) return;
+    for (int32_t h = 0; h < n * n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        rmsnorm(v, v, weight, head_dim, eps);
+    }
+}
+
+static void rope_tables(rk_forward_ctx *c, int32_t n, int32_t pos0)
+{
+    int half = c->m->n_rot / 2;
+    for (int32_t t = 0; t < n; t++) {
+        float *cs = c->rope_cs + (size_t)t * c->m->n_rot;
+        for (int i = 0; i < half; i++) {
+            double theta = (double)(pos0 + t) * c->inv_freq[i];
+            cs[2 * i] = (float)cos(theta);
+            cs[2 * i + 1] = (float)sin(theta);
+        }
+    }
+}
+
+static void rope(const rk_forward_ctx *c, float *x, int32_t n_heads, int32_t n)
+{
+    const rk_model *m = c->m;
+    int half = m->n_rot / 2;
+    for (int32_t t = 0; t < n; t++) {
+        const float *cs = c->rope_cs + (size_t)t * m->n_rot;
+        for (int32_t h = 0; h < n_heads; h++) {
+            float *v = x + ((size_t)t * n_heads + h) * m->head_dim;
+            for (int i = 0; i < half; i++) {
+                /* normal: adjacent pairs rotate together; neox: the two halves */
+                int a = m->rope_kind == ROPE_NORMAL ? 2 * i : i;
+                int b = m->rope_kind == ROPE_NORMAL ? 2 * i + 1 : i + half;
+                float x0 = v[a], x1 = v[b];
+                v[a] = x0 * cs[2 * i] - x1 * cs[2 * i + 1];
+                v[b] = x0 * cs[2 * i + 1] + x1 * cs[2 * i];
+            }
+        }
+    }
+}
+
+/* ---- attention ------------------------------------------------------- */
+
+typedef struct {
+    rk_forward_ctx *c;
+    int layer;
+    int32_t n;
+    int32_t pos0;
+} attention_job;
+
+static void attention_worker(void *arg, int ith, int nth)
+{
+    const attention_job *j = arg;
+    rk_forward_ctx *c = j->c;
+    const rk_model *m = c->m;
+    const rk_vec_ops *vec = &kernels_get()->vec;
+    int32_t hd = m->head_dim, hdv = m->head_dim_v, group = m->n_head / m->n_head_kv;
+    const float *kc = c->k_cache + (size_t)j->layer * c->n_ctx * c->kv_dim;
+    const float *vc = c->v_cache + (size_t)j->layer * c->n_ctx * c->kv_dim_v;
+    float *scores = c->scores + (size_t)ith * c->n_ctx;
+    float scale = 1.0f / sqrtf((float)hd);
+    long items = (long)j->n * m->n_head, i0, i1;
+    threadpool_range(items, ith, nth, &i0, &i1);
+    for (long it = i0; it < i1; it++) {
+        int32_t t = (int32_t)(it / m->n_head), h = (int32_t)(it % m->n_head), kvh = h / group;
+        int32_t n_keys = j->pos0 + t + 1; /* causal: this token and everything before it */
+        const float *q = c->q + ((size_t)t * m->n_head + h) * hd;
+        float maxv = -INFINITY;
+        for (int32_t p = 0; p < n_keys; p++) {
+            float s = vec->dot_f32(hd, q, kc + (size_t)p * c->kv_dim + (size_t)kvh * hd) * scale;
+            scores[p] = s;
+            if (s > maxv) maxv = s;
+        }
+        float sum = 0;
+        for (int32_t p = 0; p < n_keys; p++) {
+            scores[p] = expf(scores[p] - maxv);
+            sum += scores[p];
+        }
+        float *out = c->att + ((size_t)t * m->n_head + h) * hdv;
+        memset(out, 0, (size_t)hdv * sizeof(float));
+        float inv = 1.0f / sum;
+        for (int32_t p = 0; p < n_keys; p++)
+            vec->axpy_f32(hdv, scores[p] * inv, vc + (size_t)p * c->kv_dim_v + (size_t)kvh * hdv, out);
+    }
+}
+
+/* ---- the layer stack --------------------------------------------------- */
+
+static float silu(float x)
+{
+    return x / (1.0f + expf(-x));
+}
+
+void rk_forward(rk_forward_ctx *c, const int32_t *tokens, int32_t n, int32_t pos0, float *logits,
+                bool all_logits, float *hidden)
+{
+    const rk_model *m = c->m;
+    int64_t d = m->n_embd;
+    int32_t q_dim = m->n_head * m->head_dim;
+
+    for (int32_t t = 0; t < n; t++) rk_weight_row_f32(&m->tok_embd, tokens[t], c->x + (size_t)t * d);
+    rope_tables(c, n, pos0);
+
+    for (int li = 0; li < m->n_layer; li++) {
+        const rk_layer *l = &m->layers[li];
+        for (int32_t t = 0; t < n; t++) rmsnorm(c->xn + t * d, c->x + t * d, l->attn_norm, d, m->norm_eps);
+
+        rk_matmul(c, &l->wq, c->xn, n, c->q);
+        rk_matmul(c, &l->wk, c->xn, n, c->k);
+        rk_matmul(c, &l->wv, c->xn, n, c->v);
+        add_bias(c->q, l->bq, q_dim, n);
+        add_bias(c->k, l->bk, c->kv_dim, n);
+        add_bias(c->v, l->bv, c->kv_dim_v, n);
+        head_norm(c->q, l->q_norm, m->n_head, m->head_dim, n, m->norm_eps);
+        head_norm(c->k, l->k_norm, m->n_head_kv, m->head_dim, n, m->norm_eps);
+        rope(c, c->q, m->n_head, n);
+        rope(c, c->k, m->n_head_kv, n);
+
+        float *kc = c->k_cache + ((size_t)li * c->n_ctx + pos0) * c->kv_dim;
+        float *vc = c->v_cache + ((size_t)li * c->n_ctx + pos0) * c->kv_dim_v;
+        memcpy(kc, c->k, (size_t)n * c->kv_dim * sizeof(float));
+        memcpy(vc, c->v, (size_t)n * c->kv_dim_v * sizeof(float));
+
+        attention_job aj = {.c = c, .layer = li, .n = n, .pos0 = pos0};
+        threadpool_run(c->pool, attention_worker, &aj);
+
+        /* the output projection lands in xn, then joins the residual */
+        rk_matmul(c, &l->wo, c->att, n, c->xn);
+        for (int64_t i = 0; i < n * d; i++) c->x[i] += c->xn[i];
+
+        for (int32_t t = 0; t < n; t++) rmsnorm(c->xn + t * d, c->x + t * d, l->ffn_norm, d, m->norm_eps);
+        rk_matmul(c, &l->w_gate, c->xn, n, c->gate);
+        rk_matmul(c, &l->w_up, c->xn, n, c->up);
+        for (int64_t i = 0; i < (int64_t)n * m->n_ff; i++) c->gate[i] = silu(c->gate[i]) * c->up[i];
+        rk_matmul(c, &l->w_down, c->gate, n, c->xn);
+        for (int64_t i = 0; i < n * d; i++) c->x[i] += c->xn[i];
+    }
+
+    int32_t first = all_logits || hidden ? 0 : n - 1;
+    for (int32_t t = first; t < n; t++) rmsnorm(c->xn + t * d, c->x + t * d, m->output_norm, d, m->norm_eps);
+    if (hidden) memcpy(hidden, c->xn, (size_t)n * d * sizeof(float));
+    if (!logits) return;
+    if (all_logits)
+        rk_matmul(c, &m->output, c->xn, n, logits);
+    else
+        rk_matmul(c, &m->output, c->xn + (size_t)(n - 1) * d, 1, logits);
+}

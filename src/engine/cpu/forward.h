@@ -1,0 +1,46 @@
+/* The transformer forward pass over a batch of tokens at consecutive
+ * positions, with a per-session key/value cache. */
+#ifndef RK_FORWARD_H
+#define RK_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/cpu/model.h"
+#include "util/threadpool.h"
+
+typedef struct {
+    const rk_model *m;
+    threadpool *pool;
+    int32_t n_ctx;
+    int32_t n_batch;     /* most tokens one rk_forward call may take */
+    int32_t kv_dim;      /* n_head_kv * head_dim */
+    int32_t kv_dim_v;
+    float *k_cache;      /* [n_layer][n_ctx][kv_dim] */
+    float *v_cache;      /* [n_layer][n_ctx][kv_dim_v] */
+    /* scratch, sized for n_batch tokens */
+    float *x, *xn, *q, *k, *v, *att, *gate, *up;
+    void *xq;            /* activations converted for the dot kernels */
+    size_t xq_row_cap;   /* bytes per token reserved in xq */
+    float *scores;       /* per thread: n_ctx */
+    float *inv_freq;     /* n_rot/2 rotary frequencies */
+    float *rope_cs;      /* per token of the batch: n_rot/2 (cos, sin) pairs */
+} rk_forward_ctx;
+
+rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ctx, int32_t n_batch);
+void rk_forward_free(rk_forward_ctx *c);
+size_t rk_forward_kv_bytes(const rk_forward_ctx *c);
+
+/* Runs n tokens (n <= n_batch, pos0 + n <= n_ctx) at positions pos0.., writing
+ * their keys and values into the cache. logits receives n_vocab floats for the
+ * last token, or for every token (n * n_vocab) when all_logits; it may be
+ * NULL to only fill the cache. When hidden is not NULL it receives the final
+ * normalised hidden state of every token (n * n_embd). */
+void rk_forward(rk_forward_ctx *c, const int32_t *tokens, int32_t n, int32_t pos0, float *logits,
+                bool all_logits, float *hidden);
+
+/* y[t][r] = dot(W row r, x[t]) for t < n: a matrix product with the weight's
+ * own kernel, rows split over the pool. Exposed for tests and embeddings. */
+void rk_matmul(rk_forward_ctx *c, const rk_weight *w, const float *x, int32_t n, float *y);
+
+#endif

@@ -1,0 +1,107 @@
+/* The seam between the server and the inference engines. Everything above
+ * this header (CLI, scheduler, HTTP APIs) talks to a model only through
+ * engine_ops; engines never see HTTP or JSON. A model is loaded once and may
+ * have several sessions, each with its own KV state ("slot"). Calls on one
+ * session must not overlap; different sessions may run on different threads
+ * only if the engine says so (engine_info.concurrent_sessions). */
+#ifndef RK_ENGINE_H
+#define RK_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/sampling.h"
+
+typedef struct engine_model engine_model;
+typedef struct engine_session engine_session;
+
+typedef struct {
+    const char *path;
+    int32_t n_ctx;       /* 0: the model's training context, capped at 4096 */
+    int32_t n_threads;   /* 0: one per online core */
+    int32_t n_batch;     /* tokens per prefill step; 0: engine default */
+} engine_load_params;
+
+typedef struct {
+    const char *engine;         /* "cpu", "rkllm" */
+    const char *arch;           /* "llama", "qwen2", ... */
+    const char *name;           /* general.name or the file's */
+    const char *chat_template;  /* the model's Jinja template, or NULL */
+    int32_t n_ctx_train;
+    int32_t n_ctx;
+    int32_t n_vocab;
+    int32_t n_embd;
+    uint64_t n_params;
+    uint64_t weight_bytes;
+    uint64_t state_bytes;       /* KV cache and scratch of one session */
+    bool has_tokenizer;         /* tokenize/token_to_piece work */
+} engine_info;
+
+typedef enum {
+    ENGINE_FINISH_NONE = 0,
+    ENGINE_FINISH_EOG,        /* the model ended its turn */
+    ENGINE_FINISH_LENGTH,     /* max_tokens reached */
+    ENGINE_FINISH_CONTEXT,    /* context full and shifting disabled */
+    ENGINE_FINISH_STOPPED,    /* the token callback asked to stop */
+    ENGINE_FINISH_CANCELLED,  /* the cancel flag was raised */
+} engine_finish;
+
+typedef struct {
+    sampler_params sampling;
+    int32_t max_tokens;           /* < 0: until end of generation or context */
+    int32_t n_keep;               /* < 0: no context shift; else tokens kept when the context is full */
+    bool ignore_eos;
+    atomic_bool *cancel;          /* optional: checked between prefill chunks and tokens */
+} engine_gen_params;
+
+typedef struct {
+    int32_t prompt_tokens;        /* tokens in the request's prompt */
+    int32_t reused_tokens;        /* of those, taken from the session's kept prefix */
+    int32_t completion_tokens;
+    double prefill_ms;
+    double decode_ms;
+    int32_t context_shifts;
+    engine_finish finish;
+} engine_stats;
+
+/* One generated token. piece holds its raw bytes, which may end inside a
+ * UTF-8 character (the caller reassembles). Return false to stop. */
+typedef bool (*engine_token_fn)(void *user, int32_t token, const char *piece, size_t len);
+
+typedef struct engine_ops {
+    const char *name;
+    engine_model *(*load)(const engine_load_params *p, char *err, size_t errlen);
+    void (*unload)(engine_model *m);
+    void (*info)(const engine_model *m, engine_info *out);
+
+    int64_t (*tokenize)(const engine_model *m, const char *text, size_t len, bool add_bos, bool parse_special,
+                        int32_t *out, int64_t cap);
+    int (*token_to_piece)(const engine_model *m, int32_t token, bool render_special, char *buf, size_t cap);
+    bool (*is_eog)(const engine_model *m, int32_t token);
+
+    engine_session *(*session_new)(engine_model *m, char *err, size_t errlen);
+    void (*session_free)(engine_session *s);
+    /* Forgets the kept tokens, so the next prompt starts clean. */
+    void (*session_reset)(engine_session *s);
+    /* Prefills the prompt (reusing the longest kept prefix) and generates. */
+    int (*generate)(engine_session *s, const int32_t *prompt, int64_t n_prompt, const engine_gen_params *p,
+                    engine_token_fn on_token, void *user, engine_stats *stats, char *err, size_t errlen);
+    /* Mean-pooled, L2-normalised final hidden state of the tokens (n_embd floats). */
+    int (*embed)(engine_session *s, const int32_t *tokens, int64_t n, float *out, char *err, size_t errlen);
+    /* The session's kept tokens and KV state, to a file and back. */
+    int (*save)(engine_session *s, const char *path, char *err, size_t errlen);
+    int (*restore)(engine_session *s, const char *path, char *err, size_t errlen);
+    /* Tokens currently kept by the session (its reusable prefix). */
+    int64_t (*kept_tokens)(const engine_session *s, const int32_t **tokens);
+} engine_ops;
+
+extern const engine_ops cpu_engine_ops;
+
+/* The engine that handles a model file (by its contents and name). */
+const engine_ops *engine_for_path(const char *path);
+
+const char *engine_finish_name(engine_finish f);
+
+#endif
