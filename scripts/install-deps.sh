@@ -13,6 +13,7 @@ APT_PACKAGES=(
   python3-numpy python3-torch python3-pil
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
   fortunes-min fortune-mod
+  unicode-data
   nodejs npm
 )
 
