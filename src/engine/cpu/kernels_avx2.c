@@ -1,0 +1,592 @@
+/* AVX2 + FMA + F16C kernels. Integer dots follow the reference block by
+ * block: exact int32 sums per block, scaled in float. Dequantisation uses a
+ * separate multiply and subtract (never FMA) so it matches the reference bit
+ * for bit. Compiled with -mavx2 -mfma -mf16c; only reached after
+ * kernels_dispatch.c has checked the CPU. */
+#include "engine/cpu/kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+static inline float hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float hmax_ps(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline float h2f(rk_fp16 h) { return _cvtsh_ss(h); }
+
+/* Sum of four adjacent byte products per int32 lane: maddubs needs an
+ * unsigned operand, so |w| is paired with sign(w)*x. Products of pairs stay
+ * below 2*127*127 and cannot saturate. */
+static inline __m256i dot_i8(__m256i w, __m256i x)
+{
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* 32 nibbles of a Q4_0 block as bytes 0..15 in element order. */
+static inline __m256i unpack_q4_0(const uint8_t *qs)
+{
+    __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+/* Sums of the four vectors' int32 lanes: {sum a, sum b, sum c, sum d}. */
+static inline __m128i reduce4_epi32(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* Eight bytes (unsigned or signed) to floats. */
+static inline __m256 u8x8_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
+static inline __m256 i8x8_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
+
+/* y[i] = d*q[i] - m for 32 unsigned bytes q. */
+static inline void store_affine_u8(__m256i q, __m256 d, __m256 m, float *y)
+{
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    _mm256_storeu_ps(y, _mm256_sub_ps(_mm256_mul_ps(d, u8x8_ps(lo)), m));
+    _mm256_storeu_ps(y + 8, _mm256_sub_ps(_mm256_mul_ps(d, u8x8_ps(_mm_srli_si128(lo, 8))), m));
+    _mm256_storeu_ps(y + 16, _mm256_sub_ps(_mm256_mul_ps(d, u8x8_ps(hi)), m));
+    _mm256_storeu_ps(y + 24, _mm256_sub_ps(_mm256_mul_ps(d, u8x8_ps(_mm_srli_si128(hi, 8))), m));
+}
+
+/* Rows r0, r1 of a 4x4 tile times per-block scales dw[r] * dx[c]. */
+static inline __m256 tile_scales(__m128 dw, __m128 dx, int r0)
+{
+    __m256 w = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dw),
+                                        _mm256_setr_epi32(r0, r0, r0, r0, r0 + 1, r0 + 1, r0 + 1, r0 + 1));
+    return _mm256_mul_ps(w, _mm256_set_m128(dx, dx));
+}
+
+static inline __m128 fp16x4(rk_fp16 a, rk_fp16 b, rk_fp16 c, rk_fp16 d)
+{
+    return _mm_cvtph_ps(_mm_setr_epi16((short)a, (short)b, (short)c, (short)d, 0, 0, 0, 0));
+}
+
+static inline void store_tile(float *s, size_t ss, __m256 r01, __m256 r23)
+{
+    _mm_storeu_ps(s, _mm256_castps256_ps128(r01));
+    _mm_storeu_ps(s + ss, _mm256_extractf128_ps(r01, 1));
+    _mm_storeu_ps(s + 2 * ss, _mm256_castps256_ps128(r23));
+    _mm_storeu_ps(s + 3 * ss, _mm256_extractf128_ps(r23, 1));
+}
+
+/* ---- F32 ---- */
+
+static float dot_f32(int64_t n, const float *a, const float *b)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static void f32_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    *s = dot_f32(n, w, x);
+}
+
+/* ---- F16 ---- */
+
+static void fp16_to_f32(int64_t n, const rk_fp16 *src, float *dst)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++) dst[i] = h2f(src[i]);
+}
+
+static void f32_to_fp16(int64_t n, const float *src, rk_fp16 *dst)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = rk_fp32_to_fp16(src[i]);
+}
+
+static void f16_to_float(const void *restrict src, float *restrict dst, int64_t n) { fp16_to_f32(n, src, dst); }
+
+static void f16_from_float(const float *restrict src, void *restrict dst, int64_t n) { f32_to_fp16(n, src, dst); }
+
+static inline __m256 load_h8(const rk_fp16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+static void f16_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const rk_fp16 *a = w;
+    const float *b = x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(load_h8(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(load_h8(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(load_h8(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(load_h8(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load_h8(a + i), _mm256_loadu_ps(b + i), s0);
+    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) sum += h2f(a[i]) * b[i];
+    *s = sum;
+}
+
+/* Two activation columns at a time: 4 rows x 2 columns of accumulators plus
+ * the converted weights fit in the 16 registers; weights come from cache the
+ * second time. */
+static void f16_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
+{
+    const rk_fp16 *wr[4];
+    for (int r = 0; r < 4; r++) wr[r] = (const rk_fp16 *)((const char *)w + r * wrb);
+    for (int c0 = 0; c0 < 4; c0 += 2) {
+        const float *x0 = (const float *)((const char *)x + c0 * xrb);
+        const float *x1 = (const float *)((const char *)x + (c0 + 1) * xrb);
+        __m256 acc[4][2];
+        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 a = _mm256_loadu_ps(x0 + i), b = _mm256_loadu_ps(x1 + i);
+            for (int r = 0; r < 4; r++) {
+                __m256 wv = load_h8(wr[r] + i);
+                acc[r][0] = _mm256_fmadd_ps(wv, a, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(wv, b, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            float t0 = hsum_ps(acc[r][0]), t1 = hsum_ps(acc[r][1]);
+            for (int64_t j = i; j < n; j++) {
+                float wv = h2f(wr[r][j]);
+                t0 += wv * x0[j];
+                t1 += wv * x1[j];
+            }
+            s[r * ss + c0] = t0;
+            s[r * ss + c0 + 1] = t1;
+        }
+    }
+}
+
+/* ---- BF16 ---- */
+
+static inline __m256 load_bf8(const rk_bf16 *p)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+static void bf16_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const rk_bf16 *h = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_bf8(h + i));
+    for (; i < n; i++) dst[i] = rk_bf16_to_fp32(h[i]);
+}
+
+static void bf16_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const rk_bf16 *a = w;
+    const float *b = x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(load_bf8(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(load_bf8(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(load_bf8(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(load_bf8(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load_bf8(a + i), _mm256_loadu_ps(b + i), s0);
+    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) sum += rk_bf16_to_fp32(a[i]) * b[i];
+    *s = sum;
+}
+
+/* ---- Q8_0 ---- */
+
+static void q8_0_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q8_0 *b = src;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        __m256 d = _mm256_set1_ps(h2f(b[i].d));
+        for (int j = 0; j < QK8_0; j += 8)
+            _mm256_storeu_ps(dst + i * QK8_0 + j,
+                             _mm256_mul_ps(d, i8x8_ps(_mm_loadl_epi64((const __m128i *)(b[i].qs + j)))));
+    }
+}
+
+/* Rounds 32 floats times id to int8 (nearest, ties to even like the
+ * reference's nearbyintf under the default rounding mode). */
+static inline __m256i quant32(const float *x, __m256 id)
+{
+    __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), id));
+    __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
+    __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), id));
+    __m256i d = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), id));
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    /* the packs work per 128-bit lane; put the 4-byte groups back in order */
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+static void q8_0_from_float(const float *restrict src, void *restrict dst, int64_t n)
+{
+    block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const float *x = src + i * QK8_0;
+        __m256 m = _mm256_max_ps(_mm256_max_ps(abs_ps(_mm256_loadu_ps(x)), abs_ps(_mm256_loadu_ps(x + 8))),
+                                 _mm256_max_ps(abs_ps(_mm256_loadu_ps(x + 16)), abs_ps(_mm256_loadu_ps(x + 24))));
+        float amax = hmax_ps(m);
+        float d = amax / 127.0f;
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        b[i].d = rk_fp32_to_fp16(d);
+        _mm256_storeu_si256((__m256i *)b[i].qs, quant32(x, _mm256_set1_ps(id)));
+    }
+}
+
+static void q8_0_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const block_q8_0 *a = w, *b = x;
+    const int64_t nb = n / QK8_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)a[i + 1].qs),
+                            _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i + 1].d) * h2f(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    *s = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+static void q8_0_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
+{
+    const block_q8_0 *wr[4], *xr[4];
+    for (int r = 0; r < 4; r++) {
+        wr[r] = (const block_q8_0 *)((const char *)w + r * wrb);
+        xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);
+    }
+    __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        __m256i xv[4];
+        for (int c = 0; c < 4; c++) xv[c] = _mm256_loadu_si256((const __m256i *)xr[c][i].qs);
+        __m128i sums[4];
+        for (int r = 0; r < 4; r++) {
+            __m256i wv = _mm256_loadu_si256((const __m256i *)wr[r][i].qs);
+            __m256i aw = _mm256_sign_epi8(wv, wv), one = _mm256_set1_epi16(1), p[4];
+            for (int c = 0; c < 4; c++)
+                p[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[c], wv)), one);
+            sums[r] = reduce4_epi32(p[0], p[1], p[2], p[3]);
+        }
+        __m128 dw = fp16x4(wr[0][i].d, wr[1][i].d, wr[2][i].d, wr[3][i].d);
+        __m128 dx = fp16x4(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);
+        acc01 = _mm256_fmadd_ps(tile_scales(dw, dx, 0), _mm256_cvtepi32_ps(_mm256_set_m128i(sums[1], sums[0])), acc01);
+        acc23 = _mm256_fmadd_ps(tile_scales(dw, dx, 2), _mm256_cvtepi32_ps(_mm256_set_m128i(sums[3], sums[2])), acc23);
+    }
+    store_tile(s, ss, acc01, acc23);
+}
+
+/* ---- Q4_0 ---- */
+
+static void q4_0_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q4_0 *b = src;
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        __m256 d = _mm256_set1_ps(h2f(b[i].d));
+        __m256i q = _mm256_sub_epi8(unpack_q4_0(b[i].qs), _mm256_set1_epi8(8));
+        __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        float *y = dst + i * QK4_0;
+        _mm256_storeu_ps(y, _mm256_mul_ps(i8x8_ps(lo), d));
+        _mm256_storeu_ps(y + 8, _mm256_mul_ps(i8x8_ps(_mm_srli_si128(lo, 8)), d));
+        _mm256_storeu_ps(y + 16, _mm256_mul_ps(i8x8_ps(hi), d));
+        _mm256_storeu_ps(y + 24, _mm256_mul_ps(i8x8_ps(_mm_srli_si128(hi, 8)), d));
+    }
+}
+
+/* int32 lanes of sum((q-8)*y) for a Q4_0 block: q*y and 8*y pair sums both fit
+ * int16, so the offset is removed before widening. */
+static inline __m256i dot_q4_0(__m256i q, __m256i y, __m256i y8)
+{
+    return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, y), y8), _mm256_set1_epi16(1));
+}
+
+static inline __m256i times8(__m256i y) { return _mm256_maddubs_epi16(_mm256_set1_epi8(8), y); }
+
+static void q4_0_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const block_q4_0 *a = w;
+    const block_q8_0 *b = x;
+    const int64_t nb = n / QK4_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i y0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256i y1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
+        __m256i p0 = dot_q4_0(unpack_q4_0(a[i].qs), y0, times8(y0));
+        __m256i p1 = dot_q4_0(unpack_q4_0(a[i + 1].qs), y1, times8(y1));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i + 1].d) * h2f(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i y = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256i p = dot_q4_0(unpack_q4_0(a[i].qs), y, times8(y));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    *s = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+static void q4_0_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
+{
+    const block_q4_0 *wr[4];
+    const block_q8_0 *xr[4];
+    for (int r = 0; r < 4; r++) {
+        wr[r] = (const block_q4_0 *)((const char *)w + r * wrb);
+        xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);
+    }
+    __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        __m256i xv[4], x8[4];
+        for (int c = 0; c < 4; c++) {
+            xv[c] = _mm256_loadu_si256((const __m256i *)xr[c][i].qs);
+            x8[c] = times8(xv[c]);
+        }
+        __m128i sums[4];
+        for (int r = 0; r < 4; r++) {
+            __m256i q = unpack_q4_0(wr[r][i].qs);
+            sums[r] = reduce4_epi32(dot_q4_0(q, xv[0], x8[0]), dot_q4_0(q, xv[1], x8[1]), dot_q4_0(q, xv[2], x8[2]),
+                                    dot_q4_0(q, xv[3], x8[3]));
+        }
+        __m128 dw = fp16x4(wr[0][i].d, wr[1][i].d, wr[2][i].d, wr[3][i].d);
+        __m128 dx = fp16x4(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);
+        acc01 = _mm256_fmadd_ps(tile_scales(dw, dx, 0), _mm256_cvtepi32_ps(_mm256_set_m128i(sums[1], sums[0])), acc01);
+        acc23 = _mm256_fmadd_ps(tile_scales(dw, dx, 2), _mm256_cvtepi32_ps(_mm256_set_m128i(sums[3], sums[2])), acc23);
+    }
+    store_tile(s, ss, acc01, acc23);
+}
+
+/* ---- Q8_K ---- */
+
+static void q8_K_from_float(const float *restrict src, void *restrict dst, int64_t n)
+{
+    block_q8_K *b = dst;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float *x = src + i * QK_K;
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8) m = _mm256_max_ps(m, abs_ps(_mm256_loadu_ps(x + j)));
+        float amax = hmax_ps(m);
+        float id = amax != 0 ? 127.0f / amax : 0.0f;
+        b[i].d = amax / 127.0f;
+        for (int j = 0; j < QK_K; j += 32) {
+            __m256i q = quant32(x + j, _mm256_set1_ps(id));
+            _mm256_storeu_si256((__m256i *)(b[i].qs + j), q);
+            /* byte sums of each 16: widen pairs, then four at a time */
+            __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+            __m128i lo = _mm256_castsi256_si128(s4), hi = _mm256_extracti128_si256(s4, 1);
+            lo = _mm_hadd_epi32(lo, hi);  /* {a0+a1, a2+a3, b0+b1, b2+b3} */
+            lo = _mm_hadd_epi32(lo, lo);  /* {group 2j, group 2j+1, ...} */
+            b[i].bsums[j / 16] = (int16_t)_mm_cvtsi128_si32(lo);
+            b[i].bsums[j / 16 + 1] = (int16_t)_mm_extract_epi32(lo, 1);
+        }
+    }
+}
+
+/* ---- Q4_K ---- */
+
+static inline void q4_K_scales(const uint8_t *p, uint8_t *sc, uint8_t *mn)
+{
+    for (int j = 0; j < 4; j++) {
+        sc[j] = p[j] & 63;
+        mn[j] = p[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((p[j + 8] & 0x0F) | ((p[j] >> 6) << 4));
+        mn[j + 4] = (uint8_t)((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
+    }
+}
+
+static void q4_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q4_K *b = src;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        q4_K_scales(b[i].scales, sc, mn);
+        float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        float *y = dst + i * QK_K;
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
+            store_affine_u8(_mm256_and_si256(q, m4), _mm256_set1_ps(d * (float)sc[2 * c]),
+                            _mm256_set1_ps(dmin * (float)mn[2 * c]), y + 64 * c);
+            store_affine_u8(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_set1_ps(d * (float)sc[2 * c + 1]),
+                            _mm256_set1_ps(dmin * (float)mn[2 * c + 1]), y + 64 * c + 32);
+        }
+    }
+}
+
+static void q4_K_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const block_q4_K *a = w;
+    const block_q8_K *b = x;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        q4_K_scales(a[i].scales, sc, mn);
+        /* mins times the sums of their 32 activations, from the 16-sums */
+        __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), _mm256_set1_epi16(1));
+        __m256i mp = _mm256_mullo_epi32(bs, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)));
+        __m256i isum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * c));
+            __m256i y0 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c));
+            __m256i y1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c + 32));
+            __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), y0);
+            __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), y1);
+            p0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c]));
+            p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+        }
+        float d = b[i].d * h2f(a[i].d), dmin = b[i].d * h2f(a[i].dmin);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mp), accm);
+    }
+    *s = hsum_ps(acc) - hsum_ps(accm);
+}
+
+/* ---- Q6_K ---- */
+
+/* The four 32-element groups of one 128-element half as unsigned 6-bit
+ * values: q[k] holds elements 32k..32k+31. */
+static inline void unpack_q6_K(const uint8_t *ql, const uint8_t *qh, __m256i q[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+}
+
+static void q6_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q6_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        float d = h2f(b[i].d);
+        for (int h = 0; h < 2; h++) {
+            __m256i q[4];
+            unpack_q6_K(b[i].ql + 64 * h, b[i].qh + 32 * h, q);
+            for (int k = 0; k < 4; k++) {
+                __m256i v = _mm256_sub_epi8(q[k], _mm256_set1_epi8(32));
+                __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+                float *y = dst + i * QK_K + 128 * h + 32 * k;
+                __m256 d0 = _mm256_set1_ps(d * (float)b[i].scales[8 * h + 2 * k]);
+                __m256 d1 = _mm256_set1_ps(d * (float)b[i].scales[8 * h + 2 * k + 1]);
+                _mm256_storeu_ps(y, _mm256_mul_ps(d0, i8x8_ps(lo)));
+                _mm256_storeu_ps(y + 8, _mm256_mul_ps(d0, i8x8_ps(_mm_srli_si128(lo, 8))));
+                _mm256_storeu_ps(y + 16, _mm256_mul_ps(d1, i8x8_ps(hi)));
+                _mm256_storeu_ps(y + 24, _mm256_mul_ps(d1, i8x8_ps(_mm_srli_si128(hi, 8))));
+            }
+        }
+    }
+}
+
+static void q6_K_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const block_q6_K *a = w;
+    const block_q8_K *b = x;
+    /* per group k: low 128 bits pick 16-bit scale 2k, high bits scale 2k+1 */
+    static const int8_t pick[4][32] = {
+        {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+        {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+        {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+        {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
+         14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
+    };
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);
+        /* the -32 offset of every q, applied once through the 16-sums */
+        __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), _mm256_cvtepi8_epi16(sc8));
+        __m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+        for (int h = 0; h < 2; h++) {
+            __m256i q[4];
+            unpack_q6_K(a[i].ql + 64 * h, a[i].qh + 32 * h, q);
+            __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(sc8, sc8) : sc8));
+            for (int k = 0; k < 4; k++) {
+                __m256i y = _mm256_loadu_si256((const __m256i *)(b[i].qs + 128 * h + 32 * k));
+                __m256i scale = _mm256_shuffle_epi8(sc16, _mm256_loadu_si256((const __m256i *)pick[k]));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], y), scale));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(isum), acc);
+    }
+    *s = hsum_ps(acc);
+}
+
+/* ---- dense helpers ---- */
+
+static void axpy_f32(int64_t n, float a, const float *x, float *y)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void scale_f32(int64_t n, float a, float *x)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(va, _mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] *= a;
+}
+
+void kernels_fill_avx2(rk_kernels *k)
+{
+    k->isa = RK_ISA_AVX2;
+    k->ext = 0;
+    rk_type_ops *o = k->ops;
+    o[GGML_TYPE_F32].vec_dot = f32_vec_dot;
+    o[GGML_TYPE_F16].to_float = f16_to_float;
+    o[GGML_TYPE_F16].from_float = f16_from_float;
+    o[GGML_TYPE_F16].vec_dot = f16_vec_dot;
+    o[GGML_TYPE_F16].vec_dot_4x = f16_vec_dot_4x;
+    o[GGML_TYPE_BF16].to_float = bf16_to_float;
+    o[GGML_TYPE_BF16].vec_dot = bf16_vec_dot;
+    o[GGML_TYPE_Q8_0].to_float = q8_0_to_float;
+    o[GGML_TYPE_Q8_0].from_float = q8_0_from_float;
+    o[GGML_TYPE_Q8_0].vec_dot = q8_0_vec_dot;
+    o[GGML_TYPE_Q8_0].vec_dot_4x = q8_0_vec_dot_4x;
+    o[GGML_TYPE_Q4_0].to_float = q4_0_to_float;
+    o[GGML_TYPE_Q4_0].vec_dot = q4_0_vec_dot;
+    o[GGML_TYPE_Q4_0].vec_dot_4x = q4_0_vec_dot_4x;
+    o[GGML_TYPE_Q4_K].to_float = q4_K_to_float;
+    o[GGML_TYPE_Q4_K].vec_dot = q4_K_vec_dot;
+    o[GGML_TYPE_Q6_K].to_float = q6_K_to_float;
+    o[GGML_TYPE_Q6_K].vec_dot = q6_K_vec_dot;
+    o[GGML_TYPE_Q8_K].from_float = q8_K_from_float;
+    k->vec = (rk_vec_ops){dot_f32, axpy_f32, scale_f32, fp16_to_f32, f32_to_fp16};
+}

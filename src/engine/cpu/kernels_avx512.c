@@ -1,0 +1,579 @@
+/* AVX-512 (F/BW/VL/DQ) kernels, applied on top of the AVX2 tables: the hot
+ * dots, the tiled prefill dots and the activation quantisers. Functions marked
+ * VNNI use vpdpbusd/vpdpwssd and are installed only when kernels_dispatch.c
+ * found AVX512-VNNI (k->ext). Integer sums per block are exact, as in the
+ * reference; only the float accumulation order differs. */
+#include "engine/cpu/kernels.h"
+
+#include <immintrin.h>
+
+#define VNNI __attribute__((target("avx512vnni")))
+
+/* ---- helpers ---- */
+
+static inline float h2f(rk_fp16 h) { return _cvtsh_ss(h); }
+
+static inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
+
+/* Two adjacent 32-byte blocks' quants in one register; with only one block
+ * left the upper half is zero (its scale is zero too). */
+static inline __m512i load2_i8(const int8_t *a, const int8_t *b)
+{
+    __m512i v = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)a));
+    return b ? _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)b), 1) : v;
+}
+
+static inline __m512 scales2(float lo, float hi)
+{
+    return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
+}
+
+/* Q4_0 nibbles of two blocks as bytes 0..15 in element order: each block's
+ * 16 bytes are loaded twice and the second copy shifted by 4. */
+static inline __m512i unpack2_q4_0(const block_q4_0 *a, const block_q4_0 *b)
+{
+    const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 0x40004, 0x40004, 0x40004, 0x40004, 0, 0, 0, 0, 0x40004,
+                                            0x40004, 0x40004, 0x40004);
+    __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a->qs));
+    __m512i v = _mm512_castsi256_si512(lo);
+    v = b ? _mm512_inserti64x4(v, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->qs)), 1)
+          : _mm512_inserti64x4(v, _mm256_setzero_si256(), 1);
+    return _mm512_and_si512(_mm512_srlv_epi16(v, shift), _mm512_set1_epi8(0x0F));
+}
+
+/* x with its sign flipped where w is negative (zero where w is zero does not
+ * matter: |w| is zero there). */
+static inline __m512i sign_like(__m512i x, __m512i w)
+{
+    return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+}
+
+/* Sums of four adjacent u8*s8 products per int32 lane, for operands whose
+ * pair sums fit int16 (|u| <= 127 with |s| <= 127, or u <= 15). */
+static inline __m512i dot4(__m512i u, __m512i s)
+{
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+}
+
+VNNI static inline __m512i dot4_vnni(__m512i acc, __m512i u, __m512i s) { return _mm512_dpbusd_epi32(acc, u, s); }
+
+/* ---- F32 / F16 / BF16 ---- */
+
+static float dot_f32(int64_t n, const float *a, const float *b)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+static void f32_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    *s = dot_f32(n, w, x);
+}
+
+static inline __m512 load_h16(const rk_fp16 *p, __mmask16 m)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+static void f16_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const rk_fp16 *a = w;
+    const float *b = x;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(load_h16(a + i, 0xFFFF), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(load_h16(a + i + 16, 0xFFFF), _mm512_loadu_ps(b + i + 16), s1);
+        s2 = _mm512_fmadd_ps(load_h16(a + i + 32, 0xFFFF), _mm512_loadu_ps(b + i + 32), s2);
+        s3 = _mm512_fmadd_ps(load_h16(a + i + 48, 0xFFFF), _mm512_loadu_ps(b + i + 48), s3);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        s0 = _mm512_fmadd_ps(load_h16(a + i, m), _mm512_maskz_loadu_ps(m, b + i), s0);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+/* All sixteen accumulators stay in registers (32 zmm): each weight vector is
+ * converted once and used for four activation rows. */
+static void f16_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
+{
+    const rk_fp16 *wr[4];
+    const float *xr[4];
+    for (int r = 0; r < 4; r++) {
+        wr[r] = (const rk_fp16 *)((const char *)w + r * wrb);
+        xr[r] = (const float *)((const char *)x + r * xrb);
+    }
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 xv[4];
+        for (int c = 0; c < 4; c++) xv[c] = _mm512_maskz_loadu_ps(m, xr[c] + i);
+        for (int r = 0; r < 4; r++) {
+            __m512 wv = load_h16(wr[r] + i, m);
+            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+static inline __m512 load_bf16(const rk_bf16 *p, __mmask16 m)
+{
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+static void bf16_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const rk_bf16 *a = w;
+    const float *b = x;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(load_bf16(a + i, 0xFFFF), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(load_bf16(a + i + 16, 0xFFFF), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        s0 = _mm512_fmadd_ps(load_bf16(a + i, m), _mm512_maskz_loadu_ps(m, b + i), s0);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* ---- activation quantisers ---- */
+
+static inline __m512 abs16(const float *x) { return _mm512_abs_ps(_mm512_loadu_ps(x)); }
+
+/* 32 floats times id rounded to int8 (nearest, ties to even, as the
+ * reference's nearbyintf in the default rounding mode). */
+static inline __m256i quant32(const float *x, __m512 id)
+{
+    __m128i a = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x), id)));
+    __m128i b = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16), id)));
+    return _mm256_set_m128i(b, a);
+}
+
+static void q8_0_from_float(const float *restrict src, void *restrict dst, int64_t n)
+{
+    block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const float *x = src + i * QK8_0;
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(abs16(x), abs16(x + 16)));
+        float d = amax / 127.0f;
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_si256((__m256i *)b[i].qs, quant32(x, _mm512_set1_ps(id)));
+    }
+}
+
+static void q8_K_from_float(const float *restrict src, void *restrict dst, int64_t n)
+{
+    block_q8_K *b = dst;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float *x = src + i * QK_K;
+        __m512 m = _mm512_setzero_ps();
+        for (int j = 0; j < QK_K; j += 16) m = _mm512_max_ps(m, abs16(x + j));
+        float amax = _mm512_reduce_max_ps(m);
+        float id = amax != 0 ? 127.0f / amax : 0.0f;
+        b[i].d = amax / 127.0f;
+        __m512 vid = _mm512_set1_ps(id);
+        for (int j = 0; j < QK_K; j += 64) {
+            __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(quant32(x + j, vid)), quant32(x + j + 32, vid), 1);
+            _mm512_storeu_si512(b[i].qs + j, q);
+            /* sums of each 16 bytes: pairs to int16, then 4 to int32, then fold */
+            __m512i s4 = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_set1_epi8(1), q), _mm512_set1_epi16(1));
+            __m256i s8 = _mm256_hadd_epi32(_mm512_castsi512_si256(s4), _mm512_extracti64x4_epi64(s4, 1));
+            s8 = _mm256_hadd_epi32(s8, s8);
+            /* lanes: {g0, g2, g0, g2 | g1, g3, g1, g3} for the four groups */
+            b[i].bsums[j / 16] = (int16_t)_mm256_extract_epi32(s8, 0);
+            b[i].bsums[j / 16 + 1] = (int16_t)_mm256_extract_epi32(s8, 4);
+            b[i].bsums[j / 16 + 2] = (int16_t)_mm256_extract_epi32(s8, 1);
+            b[i].bsums[j / 16 + 3] = (int16_t)_mm256_extract_epi32(s8, 5);
+        }
+    }
+}
+
+/* ---- Q8_0 ---- */
+
+#define DEF_Q8_0_DOT(NAME, ATTR, DOT)                                                                         \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q8_0 *a = w, *b = x;                                                                      \
+        const int64_t nb = n / QK8_0;                                                                         \
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                                       \
+        int64_t i = 0;                                                                                        \
+        for (; i + 4 <= nb; i += 4) {                                                                         \
+            __m512i w0 = load2_i8(a[i].qs, a[i + 1].qs), y0 = load2_i8(b[i].qs, b[i + 1].qs);                 \
+            __m512i w1 = load2_i8(a[i + 2].qs, a[i + 3].qs), y1 = load2_i8(b[i + 2].qs, b[i + 3].qs);         \
+            __m512i p0 = DOT(_mm512_abs_epi8(w0), sign_like(y0, w0));                                        \
+            __m512i p1 = DOT(_mm512_abs_epi8(w1), sign_like(y1, w1));                                        \
+            acc0 = _mm512_fmadd_ps(                                                                           \
+                scales2(h2f(a[i].d) * h2f(b[i].d), h2f(a[i + 1].d) * h2f(b[i + 1].d)), _mm512_cvtepi32_ps(p0), \
+                acc0);                                                                                        \
+            acc1 = _mm512_fmadd_ps(scales2(h2f(a[i + 2].d) * h2f(b[i + 2].d), h2f(a[i + 3].d) * h2f(b[i + 3].d)), \
+                                   _mm512_cvtepi32_ps(p1), acc1);                                             \
+        }                                                                                                     \
+        for (; i < nb; i += 2) {                                                                              \
+            int two = i + 1 < nb;                                                                             \
+            __m512i wv = load2_i8(a[i].qs, two ? a[i + 1].qs : NULL);                                         \
+            __m512i yv = load2_i8(b[i].qs, two ? b[i + 1].qs : NULL);                                         \
+            __m512i p = DOT(_mm512_abs_epi8(wv), sign_like(yv, wv));                                          \
+            float s1 = two ? h2f(a[i + 1].d) * h2f(b[i + 1].d) : 0.0f;                                        \
+            acc0 = _mm512_fmadd_ps(scales2(h2f(a[i].d) * h2f(b[i].d), s1), _mm512_cvtepi32_ps(p), acc0);      \
+        }                                                                                                     \
+        *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                                                 \
+    }
+
+#define DOT_PLAIN(u, v) dot4(u, v)
+#define DOT_VNNI(u, v) dot4_vnni(_mm512_setzero_si512(), u, v)
+DEF_Q8_0_DOT(q8_0_vec_dot, , DOT_PLAIN)
+DEF_Q8_0_DOT(q8_0_vec_dot_vnni, VNNI, DOT_VNNI)
+
+/* Tiles over two blocks at a time: sixteen float accumulators, each weight
+ * register used for four activation rows. The VNNI form feeds x+128 as the
+ * unsigned operand and starts each sum at -128*sum(w), so one vpdpbusd per
+ * pair is the whole integer dot. */
+#define DEF_Q8_0_4X(NAME, ATTR, VNNI_FORM)                                                                    \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        const block_q8_0 *wr[4], *xr[4];                                                                      \
+        for (int r = 0; r < 4; r++) {                                                                         \
+            wr[r] = (const block_q8_0 *)((const char *)w + r * wrb);                                          \
+            xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);                                          \
+        }                                                                                                     \
+        const int64_t nb = n / QK8_0;                                                                         \
+        __m512 acc[4][4];                                                                                     \
+        for (int r = 0; r < 4; r++)                                                                           \
+            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();                                     \
+        for (int64_t i = 0; i < nb; i += 2) {                                                                 \
+            int two = i + 1 < nb;                                                                             \
+            __m512i xv[4];                                                                                    \
+            __m512 dx[4];                                                                                     \
+            for (int c = 0; c < 4; c++) {                                                                     \
+                xv[c] = load2_i8(xr[c][i].qs, two ? xr[c][i + 1].qs : NULL);                                  \
+                if (VNNI_FORM) xv[c] = _mm512_xor_si512(xv[c], _mm512_set1_epi8(-128));                        \
+                dx[c] = scales2(h2f(xr[c][i].d), two ? h2f(xr[c][i + 1].d) : 0.0f);                           \
+            }                                                                                                 \
+            for (int r = 0; r < 4; r++) {                                                                     \
+                __m512i wv = load2_i8(wr[r][i].qs, two ? wr[r][i + 1].qs : NULL);                             \
+                __m512 dw = scales2(h2f(wr[r][i].d), two ? h2f(wr[r][i + 1].d) : 0.0f);                       \
+                Q8_0_4X_ROW_##VNNI_FORM                                                                      \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int r = 0; r < 4; r++)                                                                           \
+            for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);                      \
+    }
+
+#define Q8_0_4X_ROW_0                                                                                         \
+    {                                                                                                         \
+        __m512i aw = _mm512_abs_epi8(wv);                                                                     \
+        __mmask64 neg = _mm512_movepi8_mask(wv);                                                              \
+        for (int c = 0; c < 4; c++) {                                                                         \
+            __m512i sx = _mm512_mask_sub_epi8(xv[c], neg, _mm512_setzero_si512(), xv[c]);                     \
+            acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx[c]), _mm512_cvtepi32_ps(dot4(aw, sx)), acc[r][c]); \
+        }                                                                                                     \
+    }
+#define Q8_0_4X_ROW_1                                                                                         \
+    {                                                                                                         \
+        __m512i base = _mm512_sub_epi32(_mm512_setzero_si512(),                                               \
+                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), wv)); \
+        for (int c = 0; c < 4; c++) {                                                                         \
+            __m512i p = _mm512_dpbusd_epi32(base, xv[c], wv);                                                 \
+            acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx[c]), _mm512_cvtepi32_ps(p), acc[r][c]);          \
+        }                                                                                                     \
+    }
+
+DEF_Q8_0_4X(q8_0_vec_dot_4x, , 0)
+DEF_Q8_0_4X(q8_0_vec_dot_4x_vnni, VNNI, 1)
+
+/* ---- Q4_0 ---- */
+
+/* sum((q-8)*y) per int32 lane: q*y and 8*y pair sums both fit int16. */
+static inline __m512i dot_q4_0(__m512i q, __m512i y)
+{
+    __m512i p = _mm512_sub_epi16(_mm512_maddubs_epi16(q, y), _mm512_maddubs_epi16(_mm512_set1_epi8(8), y));
+    return _mm512_madd_epi16(p, _mm512_set1_epi16(1));
+}
+
+VNNI static inline __m512i dot_q4_0_vnni(__m512i q, __m512i y)
+{
+    __m512i base = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), y));
+    return _mm512_dpbusd_epi32(base, q, y);
+}
+
+#define DEF_Q4_0_DOT(NAME, ATTR, DOT)                                                                         \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q4_0 *a = w;                                                                              \
+        const block_q8_0 *b = x;                                                                              \
+        const int64_t nb = n / QK4_0;                                                                         \
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                                       \
+        int64_t i = 0;                                                                                        \
+        for (; i + 4 <= nb; i += 4) {                                                                         \
+            __m512i p0 = DOT(unpack2_q4_0(&a[i], &a[i + 1]), load2_i8(b[i].qs, b[i + 1].qs));                 \
+            __m512i p1 = DOT(unpack2_q4_0(&a[i + 2], &a[i + 3]), load2_i8(b[i + 2].qs, b[i + 3].qs));         \
+            acc0 = _mm512_fmadd_ps(                                                                           \
+                scales2(h2f(a[i].d) * h2f(b[i].d), h2f(a[i + 1].d) * h2f(b[i + 1].d)), _mm512_cvtepi32_ps(p0), \
+                acc0);                                                                                        \
+            acc1 = _mm512_fmadd_ps(scales2(h2f(a[i + 2].d) * h2f(b[i + 2].d), h2f(a[i + 3].d) * h2f(b[i + 3].d)), \
+                                   _mm512_cvtepi32_ps(p1), acc1);                                             \
+        }                                                                                                     \
+        for (; i < nb; i += 2) {                                                                              \
+            int two = i + 1 < nb;                                                                             \
+            __m512i p = DOT(unpack2_q4_0(&a[i], two ? &a[i + 1] : NULL),                                      \
+                            load2_i8(b[i].qs, two ? b[i + 1].qs : NULL));                                     \
+            float s1 = two ? h2f(a[i + 1].d) * h2f(b[i + 1].d) : 0.0f;                                        \
+            acc0 = _mm512_fmadd_ps(scales2(h2f(a[i].d) * h2f(b[i].d), s1), _mm512_cvtepi32_ps(p), acc0);      \
+        }                                                                                                     \
+        *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                                                 \
+    }
+
+DEF_Q4_0_DOT(q4_0_vec_dot, , dot_q4_0)
+DEF_Q4_0_DOT(q4_0_vec_dot_vnni, VNNI, dot_q4_0_vnni)
+
+/* The 8*y term depends only on the activation row: computed once per column. */
+#define DEF_Q4_0_4X(NAME, ATTR, VNNI_FORM)                                                                    \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        const block_q4_0 *wr[4];                                                                              \
+        const block_q8_0 *xr[4];                                                                              \
+        for (int r = 0; r < 4; r++) {                                                                         \
+            wr[r] = (const block_q4_0 *)((const char *)w + r * wrb);                                          \
+            xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);                                          \
+        }                                                                                                     \
+        const int64_t nb = n / QK4_0;                                                                         \
+        __m512 acc[4][4];                                                                                     \
+        for (int r = 0; r < 4; r++)                                                                           \
+            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();                                     \
+        for (int64_t i = 0; i < nb; i += 2) {                                                                 \
+            int two = i + 1 < nb;                                                                             \
+            __m512i xv[4], x8[4];                                                                             \
+            __m512 dx[4];                                                                                     \
+            for (int c = 0; c < 4; c++) {                                                                     \
+                xv[c] = load2_i8(xr[c][i].qs, two ? xr[c][i + 1].qs : NULL);                                  \
+                Q4_0_4X_X8_##VNNI_FORM;                                                                       \
+                dx[c] = scales2(h2f(xr[c][i].d), two ? h2f(xr[c][i + 1].d) : 0.0f);                           \
+            }                                                                                                 \
+            for (int r = 0; r < 4; r++) {                                                                     \
+                __m512i q = unpack2_q4_0(&wr[r][i], two ? &wr[r][i + 1] : NULL);                              \
+                __m512 dw = scales2(h2f(wr[r][i].d), two ? h2f(wr[r][i + 1].d) : 0.0f);                       \
+                for (int c = 0; c < 4; c++) {                                                                 \
+                    __m512i p = Q4_0_4X_DOT_##VNNI_FORM;                                                      \
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx[c]), _mm512_cvtepi32_ps(p), acc[r][c]);  \
+                }                                                                                             \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int r = 0; r < 4; r++)                                                                           \
+            for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);                      \
+    }
+
+#define Q4_0_4X_X8_0 x8[c] = _mm512_maddubs_epi16(_mm512_set1_epi8(8), xv[c])
+#define Q4_0_4X_DOT_0 _mm512_madd_epi16(_mm512_sub_epi16(_mm512_maddubs_epi16(q, xv[c]), x8[c]), _mm512_set1_epi16(1))
+#define Q4_0_4X_X8_1                                                                                          \
+    x8[c] = _mm512_sub_epi32(_mm512_setzero_si512(),                                                          \
+                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), xv[c]))
+#define Q4_0_4X_DOT_1 _mm512_dpbusd_epi32(x8[c], q, xv[c])
+
+DEF_Q4_0_4X(q4_0_vec_dot_4x, , 0)
+DEF_Q4_0_4X(q4_0_vec_dot_4x_vnni, VNNI, 1)
+
+/* ---- Q4_K ---- */
+
+static inline void q4_K_scales(const uint8_t *p, uint8_t *sc, uint8_t *mn)
+{
+    for (int j = 0; j < 4; j++) {
+        sc[j] = p[j] & 63;
+        mn[j] = p[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((p[j + 8] & 0x0F) | ((p[j] >> 6) << 4));
+        mn[j + 4] = (uint8_t)((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
+    }
+}
+
+static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 16-bit lanes [v[a] x16 | v[b] x16] from eight 16-bit values. */
+static inline __m512i pick2_epi16(__m512i v, int a, int b)
+{
+    return _mm512_permutexvar_epi16(_mm512_inserti64x4(_mm512_set1_epi16((short)a), _mm256_set1_epi16((short)b), 1), v);
+}
+
+static inline __m512i load_y2(const int8_t *lo, const int8_t *hi) { return load2_i8(lo, hi); }
+
+/* One register holds two 32-byte chunks of qs: its low nibbles are
+ * sub-blocks 2c and 2c+2, its high nibbles 2c+1 and 2c+3. */
+#define DEF_Q4_K_DOT(NAME, ATTR, MADD_ACC)                                                                    \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q4_K *a = w;                                                                              \
+        const block_q8_K *b = x;                                                                              \
+        const __m512i m4 = _mm512_set1_epi8(0x0F);                                                            \
+        __m512 acc = _mm512_setzero_ps();                                                                     \
+        __m256 accm = _mm256_setzero_ps();                                                                    \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            uint8_t sc[8], mn[8];                                                                             \
+            q4_K_scales(a[i].scales, sc, mn);                                                                 \
+            __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), _mm256_set1_epi16(1)); \
+            __m256i mp = _mm256_mullo_epi32(bs, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)));  \
+            __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));   \
+            __m512i isum = _mm512_setzero_si512();                                                            \
+            for (int c = 0; c < 4; c += 2) {                                                                  \
+                __m512i q = _mm512_loadu_si512(a[i].qs + 32 * c);                                             \
+                const int8_t *y = b[i].qs + 64 * c;                                                           \
+                __m512i plo = _mm512_maddubs_epi16(_mm512_and_si512(q, m4), load_y2(y, y + 64));              \
+                __m512i phi = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4),             \
+                                                   load_y2(y + 32, y + 96));                                  \
+                isum = MADD_ACC(isum, plo, pick2_epi16(sc16, 2 * c, 2 * c + 2));                              \
+                isum = MADD_ACC(isum, phi, pick2_epi16(sc16, 2 * c + 1, 2 * c + 3));                          \
+            }                                                                                                 \
+            float d = b[i].d * h2f(a[i].d), dmin = b[i].d * h2f(a[i].dmin);                                   \
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);                          \
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mp), accm);                       \
+        }                                                                                                     \
+        *s = _mm512_reduce_add_ps(acc) - hsum256(accm);                                                      \
+    }
+
+static inline __m512i madd_acc(__m512i acc, __m512i p, __m512i sc)
+{
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(p, sc));
+}
+
+VNNI static inline __m512i madd_acc_vnni(__m512i acc, __m512i p, __m512i sc) { return _mm512_dpwssd_epi32(acc, p, sc); }
+
+DEF_Q4_K_DOT(q4_K_vec_dot, , madd_acc)
+DEF_Q4_K_DOT(q4_K_vec_dot_vnni, VNNI, madd_acc_vnni)
+
+/* ---- Q6_K ---- */
+
+/* Elements 0..63 and 64..127 of one 128-element half, unsigned 6-bit. The
+ * high bits of elements l and l+32 sit at bits 0-1 and 2-3 of qh[l], those of
+ * l+64 and l+96 at bits 4-5 and 6-7: one copy of qh per 256-bit half,
+ * shifted by a per-half amount into bits 4-5. */
+static inline void unpack_q6_K(const uint8_t *ql, const uint8_t *qh, __m512i *lo, __m512i *hi)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    __m512i l = _mm512_loadu_si512(ql);
+    __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
+    *lo = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(h, shl), m2));
+    *hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(h, shr), m2));
+}
+
+#define DEF_Q6_K_DOT(NAME, ATTR, MADD_ACC)                                                                    \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q6_K *a = w;                                                                              \
+        const block_q8_K *b = x;                                                                              \
+        /* 16-bit scale index of each group of eight maddubs lanes */                                        \
+        const __m512i pick_lo = _mm512_setr_epi32(0, 0, 0, 0, 0x10001, 0x10001, 0x10001, 0x10001, 0x20002,    \
+                                                  0x20002, 0x20002, 0x20002, 0x30003, 0x30003, 0x30003, 0x30003); \
+        const __m512i four = _mm512_set1_epi16(4), eight = _mm512_set1_epi16(8);                              \
+        __m512 acc = _mm512_setzero_ps();                                                                     \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);                                      \
+            __m256i sc16 = _mm256_cvtepi8_epi16(sc8);                                                         \
+            __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), sc16);           \
+            __m512i scz = _mm512_castsi256_si512(sc16);                                                       \
+            __m512i isum = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5))); \
+            for (int h = 0; h < 2; h++) {                                                                     \
+                __m512i qlo, qhi;                                                                             \
+                unpack_q6_K(a[i].ql + 64 * h, a[i].qh + 32 * h, &qlo, &qhi);                                  \
+                __m512i idx = h ? _mm512_add_epi16(pick_lo, eight) : pick_lo;                                 \
+                const int8_t *y = b[i].qs + 128 * h;                                                          \
+                __m512i plo = _mm512_maddubs_epi16(qlo, _mm512_loadu_si512(y));                               \
+                __m512i phi = _mm512_maddubs_epi16(qhi, _mm512_loadu_si512(y + 64));                          \
+                isum = MADD_ACC(isum, plo, _mm512_permutexvar_epi16(idx, scz));                               \
+                isum = MADD_ACC(isum, phi, _mm512_permutexvar_epi16(_mm512_add_epi16(idx, four), scz));       \
+            }                                                                                                 \
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(h2f(a[i].d) * b[i].d), _mm512_cvtepi32_ps(isum), acc);       \
+        }                                                                                                     \
+        *s = _mm512_reduce_add_ps(acc);                                                                       \
+    }
+
+DEF_Q6_K_DOT(q6_K_vec_dot, , madd_acc)
+DEF_Q6_K_DOT(q6_K_vec_dot_vnni, VNNI, madd_acc_vnni)
+
+/* ---- dense helpers ---- */
+
+static void axpy_f32(int64_t n, float a, const float *x, float *y)
+{
+    __m512 va = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+static void scale_f32(int64_t n, float a, float *x)
+{
+    __m512 va = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+static void fp16_to_f32(int64_t n, const rk_fp16 *src, float *dst)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, load_h16(src + i, m));
+    }
+}
+
+static void f32_to_fp16(int64_t n, const float *src, rk_fp16 *dst)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_mask_storeu_epi16(dst + i, m, h);
+    }
+}
+
+static void f16_to_float(const void *restrict src, float *restrict dst, int64_t n) { fp16_to_f32(n, src, dst); }
+
+static void f16_from_float(const float *restrict src, void *restrict dst, int64_t n) { f32_to_fp16(n, src, dst); }
+
+void kernels_fill_avx512(rk_kernels *k)
+{
+    k->isa = RK_ISA_AVX512;
+    bool vnni = k->ext & RK_EXT_AVX512VNNI;
+    k->ext &= RK_EXT_AVX512VNNI;
+    rk_type_ops *o = k->ops;
+    o[GGML_TYPE_F32].vec_dot = f32_vec_dot;
+    o[GGML_TYPE_F16].to_float = f16_to_float;
+    o[GGML_TYPE_F16].from_float = f16_from_float;
+    o[GGML_TYPE_F16].vec_dot = f16_vec_dot;
+    o[GGML_TYPE_F16].vec_dot_4x = f16_vec_dot_4x;
+    o[GGML_TYPE_BF16].vec_dot = bf16_vec_dot;
+    o[GGML_TYPE_Q8_0].from_float = q8_0_from_float;
+    o[GGML_TYPE_Q8_0].vec_dot = vnni ? q8_0_vec_dot_vnni : q8_0_vec_dot;
+    o[GGML_TYPE_Q8_0].vec_dot_4x = vnni ? q8_0_vec_dot_4x_vnni : q8_0_vec_dot_4x;
+    o[GGML_TYPE_Q4_0].vec_dot = vnni ? q4_0_vec_dot_vnni : q4_0_vec_dot;
+    o[GGML_TYPE_Q4_0].vec_dot_4x = vnni ? q4_0_vec_dot_4x_vnni : q4_0_vec_dot_4x;
+    o[GGML_TYPE_Q4_K].vec_dot = vnni ? q4_K_vec_dot_vnni : q4_K_vec_dot;
+    o[GGML_TYPE_Q6_K].vec_dot = vnni ? q6_K_vec_dot_vnni : q6_K_vec_dot;
+    o[GGML_TYPE_Q8_K].from_float = q8_K_from_float;
+    k->vec = (rk_vec_ops){dot_f32, axpy_f32, scale_f32, fp16_to_f32, f32_to_fp16};
+}
