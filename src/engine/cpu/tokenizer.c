@@ -41,6 +41,10 @@ typedef struct {
     int32_t child;
 } edge_slot;
 
+typedef struct {
+    uint32_t off, len; /* together: one cache miss per look-up */
+} tok_span;
+
 struct tokenizer {
     int model;
     pretok_kind pre;
@@ -51,8 +55,7 @@ struct tokenizer {
 
     int32_t n_vocab;
     char *text; /* every token text, back to back */
-    uint64_t *off;
-    uint32_t *len;
+    tok_span *span; /* where each token's text sits in text */
     float *score;
     uint8_t *type;
     uint8_t *attr;
@@ -66,6 +69,7 @@ struct tokenizer {
     int16_t cp_to_byte[324];   /* its inverse, -1 where none */
     int32_t byte_char_id[256]; /* gpt2: id of each byte's single-char token */
     int32_t byte_token[256];   /* llama: id of <0xXX> */
+    uint64_t *pair_bits;       /* llama: hashed adjacent code point pairs of the vocabulary */
 
     /* special-token trie: node 0 is the root */
     int32_t *trie_tok;
@@ -115,7 +119,7 @@ static int32_t vocab_lookup(const tokenizer *t, const char *s, size_t n)
         const str_slot *sl = &t->vocab[i];
         if (sl->id < 0)
             return -1;
-        if (sl->hash == h && t->len[sl->id] == n && memcmp(t->text + t->off[sl->id], s, n) == 0)
+        if (sl->hash == h && t->span[sl->id].len == n && memcmp(t->text + t->span[sl->id].off, s, n) == 0)
             return sl->id;
     }
 }
@@ -123,13 +127,13 @@ static int32_t vocab_lookup(const tokenizer *t, const char *s, size_t n)
 /* Later duplicates replace earlier ones, as llama.cpp's token_to_id does. */
 static void vocab_insert(tokenizer *t, int32_t id)
 {
-    const char *s = t->text + t->off[id];
-    size_t n = t->len[id];
+    const char *s = t->text + t->span[id].off;
+    size_t n = t->span[id].len;
     uint32_t h = hash_bytes(s, n);
     for (size_t i = h & t->vocab_mask;; i = (i + 1) & t->vocab_mask) {
         str_slot *sl = &t->vocab[i];
         if (sl->id < 0 ||
-            (sl->hash == h && t->len[sl->id] == n && memcmp(t->text + t->off[sl->id], s, n) == 0)) {
+            (sl->hash == h && t->span[sl->id].len == n && memcmp(t->text + t->span[sl->id].off, s, n) == 0)) {
             sl->hash = h;
             sl->id = id;
             return;
@@ -288,6 +292,51 @@ static int load_merges(tokenizer *t, const gguf_file *f, char *err, size_t errle
     return 0;
 }
 
+/* Every pair of adjacent code points inside a token a llama-model merge may
+ * produce, hashed into a bit set. A boundary whose pair is absent cannot lie
+ * inside any merge, so the text can be cut there and each piece merged on
+ * its own: same result, far smaller heaps. Collisions only cut less. */
+#define PAIR_BITS_LOG2 20
+
+static size_t pair_hash(uint32_t a, uint32_t b)
+{
+    return (size_t)(mix64(((uint64_t)a << 32) | b) >> (64 - PAIR_BITS_LOG2));
+}
+
+static bool spm_usable_type(uint8_t ty)
+{
+    return ty != TOKEN_TYPE_CONTROL && ty != TOKEN_TYPE_UNKNOWN && ty != TOKEN_TYPE_BYTE;
+}
+
+static int build_pair_bits(tokenizer *t)
+{
+    t->pair_bits = calloc((size_t)1 << (PAIR_BITS_LOG2 - 6), sizeof *t->pair_bits);
+    if (!t->pair_bits)
+        return -1;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        if (!spm_usable_type(t->type[id]))
+            continue;
+        const unsigned char *s = (const unsigned char *)t->text + t->span[id].off;
+        size_t n = t->span[id].len, k;
+        uint32_t prev = 0;
+        for (size_t i = 0; i < n; i += k) {
+            uint32_t cp = utf8_decode(s + i, n - i, &k);
+            if (i > 0) {
+                size_t h = pair_hash(prev, cp);
+                t->pair_bits[h >> 6] |= (uint64_t)1 << (h & 63);
+            }
+            prev = cp;
+        }
+    }
+    return 0;
+}
+
+static bool pair_possible(const tokenizer *t, uint32_t a, uint32_t b)
+{
+    size_t h = pair_hash(a, b);
+    return (t->pair_bits[h >> 6] >> (h & 63)) & 1;
+}
+
 static bool is_special_type(uint8_t type)
 {
     return type == TOKEN_TYPE_CONTROL || type == TOKEN_TYPE_USER_DEFINED || type == TOKEN_TYPE_UNKNOWN;
@@ -298,7 +347,7 @@ static int build_trie(tokenizer *t)
     size_t bytes = 0;
     for (int32_t id = 0; id < t->n_vocab; id++)
         if (is_special_type(t->type[id]))
-            bytes += t->len[id];
+            bytes += t->span[id].len;
     t->trie_tok = malloc((bytes + 1) * sizeof *t->trie_tok);
     t->edges_mask = pow2_at_least(bytes * 2 + 1) - 1;
     t->edges = malloc((t->edges_mask + 1) * sizeof *t->edges);
@@ -309,11 +358,11 @@ static int build_trie(tokenizer *t)
     t->trie_n = 1;
     t->trie_tok[0] = -1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
-        if (!is_special_type(t->type[id]) || t->len[id] == 0)
+        if (!is_special_type(t->type[id]) || t->span[id].len == 0)
             continue;
-        const unsigned char *s = (const unsigned char *)t->text + t->off[id];
+        const unsigned char *s = (const unsigned char *)t->text + t->span[id].off;
         size_t node = 0;
-        for (size_t k = 0; k < t->len[id]; k++) {
+        for (size_t k = 0; k < t->span[id].len; k++) {
             int32_t child = edge_lookup(t, node, s[k]);
             if (child < 0) {
                 child = (int32_t)t->trie_n++;
@@ -323,7 +372,7 @@ static int build_trie(tokenizer *t)
             node = (size_t)child;
         }
         /* the id the vocabulary map resolves this text to */
-        t->trie_tok[node] = vocab_lookup(t, (const char *)s, t->len[id]);
+        t->trie_tok[node] = vocab_lookup(t, (const char *)s, t->span[id].len);
         t->first_byte[s[0]] = true;
     }
     return 0;
@@ -371,18 +420,22 @@ tokenizer *tokenizer_load(const gguf_file *f, char *err, size_t errlen)
     snprintf(t->model_name, sizeof t->model_name, "%s", model);
     t->n_vocab = (int32_t)n;
 
-    size_t total = 0;
+    uint64_t total = 0;
     for (size_t i = 0; i < n; i++)
-        total += (size_t)toks->v.arr.strs[i].len;
-    t->text = malloc(total ? total : 1);
-    t->off = malloc(n * sizeof *t->off);
-    t->len = malloc(n * sizeof *t->len);
+        total += toks->v.arr.strs[i].len;
+    if (total > UINT32_MAX) {
+        set_err(err, errlen, "token texts exceed 4 GiB", NULL);
+        tokenizer_free(t);
+        return NULL;
+    }
+    t->text = malloc(total ? (size_t)total : 1);
+    t->span = malloc(n * sizeof *t->span);
     t->score = malloc(n * sizeof *t->score);
     t->type = malloc(n);
     t->attr = calloc(n, 1);
     t->vocab_mask = pow2_at_least(n * 2 + 1) - 1;
     t->vocab = malloc((t->vocab_mask + 1) * sizeof *t->vocab);
-    if (!t->text || !t->off || !t->len || !t->score || !t->type || !t->attr || !t->vocab) {
+    if (!t->text || !t->span || !t->score || !t->type || !t->attr || !t->vocab) {
         set_err(err, errlen, "out of memory", NULL);
         tokenizer_free(t);
         return NULL;
@@ -390,14 +443,9 @@ tokenizer *tokenizer_load(const gguf_file *f, char *err, size_t errlen)
     size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
         gguf_str s = toks->v.arr.strs[i];
-        if (s.len > UINT32_MAX) {
-            set_err(err, errlen, "token text too long", NULL);
-            tokenizer_free(t);
-            return NULL;
-        }
         memcpy(t->text + pos, s.ptr, (size_t)s.len);
-        t->off[i] = pos;
-        t->len[i] = (uint32_t)s.len;
+        t->span[i].off = (uint32_t)pos;
+        t->span[i].len = (uint32_t)s.len;
         pos += (size_t)s.len;
         int32_t ty = TOKEN_TYPE_NORMAL;
         if (types)
@@ -411,7 +459,7 @@ tokenizer *tokenizer_load(const gguf_file *f, char *err, size_t errlen)
     for (size_t i = 0; i <= t->vocab_mask; i++)
         t->vocab[i].id = -1;
     for (size_t i = 0; i < n; i++)
-        if (t->len[i] > 0)
+        if (t->span[i].len > 0)
             vocab_insert(t, (int32_t)i);
 
     /* per-model defaults, as llama.cpp sets them before reading the keys */
@@ -454,7 +502,7 @@ tokenizer *tokenizer_load(const gguf_file *f, char *err, size_t errlen)
     /* end-of-generation tokens: the declared ones plus well-known texts,
      * which are forced to control type (as llama.cpp does) */
     for (int32_t i = 0; i < t->n_vocab; i++) {
-        if (is_eog_text(t->text + t->off[i], t->len[i])) {
+        if (is_eog_text(t->text + t->span[i].off, t->span[i].len)) {
             t->attr[i] |= ATTR_EOG;
             t->type[i] = TOKEN_TYPE_CONTROL;
         }
@@ -483,6 +531,11 @@ tokenizer *tokenizer_load(const gguf_file *f, char *err, size_t errlen)
             snprintf(name, sizeof name, "<0x%02X>", c);
             t->byte_token[c] = vocab_lookup(t, name, 6);
         }
+        if (build_pair_bits(t)) {
+            set_err(err, errlen, "out of memory", NULL);
+            tokenizer_free(t);
+            return NULL;
+        }
     }
     if (build_trie(t)) {
         set_err(err, errlen, "out of memory", NULL);
@@ -497,8 +550,7 @@ void tokenizer_free(tokenizer *t)
     if (!t)
         return;
     free(t->text);
-    free(t->off);
-    free(t->len);
+    free(t->span);
     free(t->score);
     free(t->type);
     free(t->attr);
@@ -506,6 +558,7 @@ void tokenizer_free(tokenizer *t)
     free(t->merges);
     free(t->trie_tok);
     free(t->edges);
+    free(t->pair_bits);
     free(t);
 }
 
@@ -515,12 +568,13 @@ typedef struct {
     int32_t prev, next;
     uint32_t off, len; /* len 0: merged away */
     int32_t id;        /* gpt2 */
+    uint32_t cp;       /* llama: the symbol's first code point */
 } symbol;
 
+/* 16 bytes, so the four children of a heap node share one cache line */
 typedef struct {
-    uint64_t prio; /* smaller pops first; low 32 bits: left position */
-    int32_t left, right;
-    int32_t a, b; /* gpt2: expected ids; llama: a = joined length */
+    uint64_t prio; /* smaller pops first; low 32 bits: the left symbol */
+    int32_t a, b;  /* gpt2: the pair's ids; llama: a = joined length */
 } bpe_item;
 
 typedef struct {
@@ -563,6 +617,8 @@ static void emit(enc_ctx *c, int32_t id)
     c->ids[c->n_ids++] = id;
 }
 
+/* A 4-ary min-heap: half the depth of a binary one, and each level's
+ * children sit in one cache line; big fragments keep ~10^5 entries. */
 static void heap_push(enc_ctx *c, bpe_item it)
 {
     if (!grow((void **)&c->heap, &c->cap_heap, c->n_heap + 1, sizeof *c->heap)) {
@@ -571,7 +627,7 @@ static void heap_push(enc_ctx *c, bpe_item it)
     }
     size_t i = c->n_heap++;
     while (i > 0) {
-        size_t p = (i - 1) / 2;
+        size_t p = (i - 1) / 4;
         if (c->heap[p].prio <= it.prio)
             break;
         c->heap[i] = c->heap[p];
@@ -586,10 +642,13 @@ static bpe_item heap_pop(enc_ctx *c)
     bpe_item last = c->heap[--c->n_heap];
     size_t i = 0, n = c->n_heap;
     for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n)
+        size_t first = 4 * i + 1;
+        if (first >= n)
             break;
-        size_t m = (l + 1 < n && c->heap[l + 1].prio < c->heap[l].prio) ? l + 1 : l;
+        size_t end = first + 4 < n ? first + 4 : n, m = first;
+        for (size_t k = first + 1; k < end; k++)
+            if (c->heap[k].prio < c->heap[m].prio)
+                m = k;
         if (last.prio <= c->heap[m].prio)
             break;
         c->heap[i] = c->heap[m];
@@ -598,6 +657,11 @@ static bpe_item heap_pop(enc_ctx *c)
     if (n > 0)
         c->heap[i] = last;
     return top;
+}
+
+static int32_t item_left(bpe_item it)
+{
+    return (int32_t)(uint32_t)it.prio;
 }
 
 static void gpt2_try_pair(enc_ctx *c, int32_t l, int32_t r)
@@ -610,7 +674,7 @@ static void gpt2_try_pair(enc_ctx *c, int32_t l, int32_t r)
     const merge_slot *m = merge_lookup(c->t, s[l].id, s[r].id);
     if (!m)
         return;
-    bpe_item it = {((uint64_t)(uint32_t)m->rank << 32) | (uint32_t)l, l, r, s[l].id, s[r].id};
+    bpe_item it = {((uint64_t)(uint32_t)m->rank << 32) | (uint32_t)l, s[l].id, s[r].id};
     heap_push(c, it);
 }
 
@@ -649,8 +713,12 @@ static void gpt2_piece(enc_ctx *c, const unsigned char *p, size_t n)
         gpt2_try_pair(c, (int32_t)i, (int32_t)i + 1);
     while (c->n_heap > 0 && !c->oom) {
         bpe_item it = heap_pop(c);
-        symbol *l = &s[it.left], *r = &s[it.right];
-        if (l->len == 0 || r->len == 0 || l->next != it.right || l->id != it.a || r->id != it.b)
+        int32_t left = item_left(it);
+        symbol *l = &s[left];
+        if (l->len == 0 || l->next < 0)
+            continue;
+        symbol *r = &s[l->next];
+        if (l->id != it.a || r->id != it.b)
             continue; /* stale: one side has merged since */
         const merge_slot *mg = merge_lookup(t, l->id, r->id);
         l->id = mg->result;
@@ -658,9 +726,9 @@ static void gpt2_piece(enc_ctx *c, const unsigned char *p, size_t n)
         r->len = 0;
         l->next = r->next;
         if (r->next >= 0)
-            s[r->next].prev = it.left;
-        gpt2_try_pair(c, l->prev, it.left);
-        gpt2_try_pair(c, it.left, l->next);
+            s[r->next].prev = left;
+        gpt2_try_pair(c, l->prev, left);
+        gpt2_try_pair(c, left, l->next);
     }
     for (int32_t i = 0; i >= 0; i = s[i].next)
         emit(c, s[i].id >= 0 ? s[i].id : t->unk);
@@ -681,8 +749,7 @@ static void gpt2_fragment(enc_ctx *c, const char *text, size_t n)
  * byte tokens, whose texts only stand for something else. */
 static bool spm_usable(const tokenizer *t, int32_t id)
 {
-    uint8_t ty = t->type[id];
-    return id >= 0 && ty != TOKEN_TYPE_CONTROL && ty != TOKEN_TYPE_UNKNOWN && ty != TOKEN_TYPE_BYTE;
+    return id >= 0 && spm_usable_type(t->type[id]);
 }
 
 static uint32_t float_order(float f)
@@ -703,8 +770,48 @@ static void spm_try_pair(enc_ctx *c, int32_t l, int32_t r)
         return;
     /* highest score first, then leftmost */
     uint64_t prio = ((uint64_t)(UINT32_MAX - float_order(c->t->score[id])) << 32) | (uint32_t)l;
-    bpe_item it = {prio, l, r, (int32_t)n, 0};
+    bpe_item it = {prio, (int32_t)n, 0};
     heap_push(c, it);
+}
+
+/* Merges symbols [first, end) of c->sym and emits their tokens. */
+static void spm_merge(enc_ctx *c, int32_t first, int32_t end)
+{
+    const tokenizer *t = c->t;
+    symbol *s = c->sym;
+    s[first].prev = -1;
+    s[end - 1].next = -1;
+    c->n_heap = 0;
+    for (int32_t i = first; i + 1 < end; i++)
+        spm_try_pair(c, i, i + 1);
+    while (c->n_heap > 0 && !c->oom) {
+        bpe_item it = heap_pop(c);
+        int32_t left = item_left(it);
+        symbol *l = &s[left];
+        if (l->len == 0 || l->next < 0)
+            continue;
+        symbol *r = &s[l->next];
+        if (l->len + r->len != (uint32_t)it.a)
+            continue; /* stale: one side has grown since */
+        l->len += r->len;
+        r->len = 0;
+        l->next = r->next;
+        if (r->next >= 0)
+            s[r->next].prev = left;
+        spm_try_pair(c, l->prev, left);
+        spm_try_pair(c, left, l->next);
+    }
+    for (int32_t i = first; i >= 0; i = s[i].next) {
+        int32_t id = vocab_lookup(t, c->buf + s[i].off, s[i].len);
+        if (id >= 0 && spm_usable(t, id)) {
+            emit(c, id);
+            continue;
+        }
+        for (uint32_t k = 0; k < s[i].len; k++) {
+            int32_t bt = t->byte_token[(unsigned char)c->buf[s[i].off + k]];
+            emit(c, bt >= 0 ? bt : t->unk);
+        }
+    }
 }
 
 static void spm_fragment(enc_ctx *c, const char *text, size_t n, bool prefix)
@@ -734,7 +841,7 @@ static void spm_fragment(enc_ctx *c, const char *text, size_t n, bool prefix)
     int32_t ns = 0;
     for (size_t p = 0; p < m;) {
         size_t k;
-        utf8_decode((const unsigned char *)c->buf + p, m - p, &k);
+        s[ns].cp = utf8_decode((const unsigned char *)c->buf + p, m - p, &k);
         s[ns].prev = ns - 1;
         s[ns].next = ns + 1;
         s[ns].off = (uint32_t)p;
@@ -742,36 +849,15 @@ static void spm_fragment(enc_ctx *c, const char *text, size_t n, bool prefix)
         ns++;
         p += k;
     }
-    if (ns == 0)
-        return;
-    s[ns - 1].next = -1;
-    c->n_heap = 0;
-    for (int32_t i = 0; i + 1 < ns; i++)
-        spm_try_pair(c, i, i + 1);
-    while (c->n_heap > 0 && !c->oom) {
-        bpe_item it = heap_pop(c);
-        symbol *l = &s[it.left], *r = &s[it.right];
-        if (l->len == 0 || r->len == 0 || l->next != it.right || l->len + r->len != (uint32_t)it.a)
-            continue;
-        l->len += r->len;
-        r->len = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            s[r->next].prev = it.left;
-        spm_try_pair(c, l->prev, it.left);
-        spm_try_pair(c, it.left, l->next);
-    }
-    for (int32_t i = 0; i >= 0; i = s[i].next) {
-        int32_t id = vocab_lookup(t, c->buf + s[i].off, s[i].len);
-        if (id >= 0 && spm_usable(t, id)) {
-            emit(c, id);
-            continue;
-        }
-        for (uint32_t k = 0; k < s[i].len; k++) {
-            int32_t bt = t->byte_token[(unsigned char)c->buf[s[i].off + k]];
-            emit(c, bt >= 0 ? bt : t->unk);
+    int32_t start = 0;
+    for (int32_t i = 1; i < ns && !c->oom; i++) {
+        if (!pair_possible(t, s[i - 1].cp, s[i].cp)) {
+            spm_merge(c, start, i);
+            start = i;
         }
     }
+    if (ns > 0 && !c->oom)
+        spm_merge(c, start, ns);
 }
 
 static void encode_fragment(enc_ctx *c, const char *text, size_t n, bool after_special)
@@ -866,8 +952,8 @@ int tokenizer_token_to_piece(const tokenizer *t, int32_t id, bool render_special
 {
     if (!t || id < 0 || id >= t->n_vocab || (!buf && cap > 0))
         return -1;
-    const char *s = t->text + t->off[id];
-    size_t n = t->len[id];
+    const char *s = t->text + t->span[id].off;
+    size_t n = t->span[id].len;
     uint8_t ty = t->type[id];
     if (ty == TOKEN_TYPE_CONTROL || ty == TOKEN_TYPE_UNKNOWN)
         return render_special ? put(buf, cap, 0, s, n) : 0;
