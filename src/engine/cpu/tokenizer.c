@@ -2,10 +2,15 @@
  * tokenizer.ggml.* so that GGUF files from its converter encode the same way.
  *
  * Encoding: the text is first partitioned on special tokens (leftmost match,
- * longest at that position; user-defined tokens always, control and unknown
- * tokens only with parse_special). Each remaining fragment is then encoded by
+ * longest at that position, as Hugging Face tokenizers match added tokens;
+ * llama.cpp instead takes the longest tokens first over the whole text, which
+ * differs only when two special tokens overlap). User-defined tokens are
+ * always split out, control and unknown ones only with parse_special. Each
+ * remaining fragment is then encoded by
  *   gpt2  — pre-tokenizer pieces, each mapped through GPT-2's byte→char table
- *           and merged by merge rank (lowest first, leftmost on ties);
+ *           and merged by merge rank (lowest first, leftmost on ties); with
+ *           the llama3 pre-tokenizer a piece that is a token as a whole is
+ *           taken as is (ignore_merges);
  *   llama — spaces escaped to U+2581 (plus one in front when add_space_prefix
  *           and the fragment starts the text or follows a special token),
  *           adjacent symbols merged when the joined string is a vocabulary
@@ -860,14 +865,16 @@ static void spm_fragment(enc_ctx *c, const char *text, size_t n, bool prefix)
         spm_merge(c, start, ns);
 }
 
-static void encode_fragment(enc_ctx *c, const char *text, size_t n, bool after_special)
+/* Every text fragment starts the text or follows a special token, which is
+ * where SentencePiece-style models put their space prefix. */
+static void encode_fragment(enc_ctx *c, const char *text, size_t n)
 {
     if (n == 0)
         return;
     if (c->t->model == MODEL_GPT2)
         gpt2_fragment(c, text, n);
     else
-        spm_fragment(c, text, n, c->t->add_space_prefix && after_special);
+        spm_fragment(c, text, n, c->t->add_space_prefix);
 }
 
 /* add_bos plays the part of llama.cpp's add_special: it also appends EOS
@@ -884,7 +891,6 @@ int64_t tokenizer_encode(const tokenizer *t, const char *text, size_t len, bool 
         emit(&c, t->bos);
     const unsigned char *s = (const unsigned char *)text;
     size_t frag = 0;
-    bool after_special = true;
     for (size_t pos = 0; pos < len && !c.oom;) {
         if (!t->first_byte[s[pos]]) {
             pos++;
@@ -907,18 +913,17 @@ int64_t tokenizer_encode(const tokenizer *t, const char *text, size_t len, bool 
             pos++;
             continue;
         }
-        encode_fragment(&c, text + frag, pos - frag, after_special);
+        encode_fragment(&c, text + frag, pos - frag);
         emit(&c, best_id);
         pos += best;
         frag = pos;
-        after_special = true;
     }
     if (!c.oom)
-        encode_fragment(&c, text + frag, len - frag, after_special);
+        encode_fragment(&c, text + frag, len - frag);
     if (add_bos && t->add_eos && t->eos >= 0)
         emit(&c, t->eos);
     int64_t n = c.oom ? -1 : (int64_t)c.n_ids;
-    if (n > 0)
+    if (n > 0 && cap > 0)
         memcpy(out, c.ids, (size_t)(n < cap ? n : cap) * sizeof *out);
     free(c.ids);
     free(c.buf);
