@@ -6,8 +6,8 @@ token texts; seeded random strings then mix the hard cases together. The
 output is committed; rerun only to change the corpus:
     /usr/bin/python3 tests/tokenizer/gen_corpus.py > tests/tokenizer/corpus.json
 
-Left out on purpose, because the JS reference and the Unicode/HF rules the
-C code follows disagree on them (see compare.mjs):
+Left out on purpose, because the JS reference and the Unicode/llama.cpp
+rules the C code follows disagree on them:
   U+0085 and U+FEFF  (\\s in JS regexes includes U+FEFF, not U+0085;
                       Unicode White_Space is the other way round)
   U+017F "long s"    (Rust's case-insensitive 's contraction matches it,
