@@ -27,7 +27,9 @@ typedef struct {
     int ith;
 } worker_arg;
 
-enum { SPIN_ROUNDS = 200000 };
+/* Spinning is only worth it while each thread has a core; past these rounds
+ * a waiter yields its core, and an idle worker then sleeps. */
+enum { SPIN_ROUNDS = 20000, YIELD_ROUNDS = 2000 };
 
 static void cpu_relax(void)
 {
@@ -44,7 +46,9 @@ static void *worker_main(void *p)
     threadpool *pool = arg->pool;
     int ith = arg->ith;
     free(arg);
-    unsigned seen = atomic_load(&pool->generation);
+    /* generation starts at 0 and only threadpool_run raises it, so a job
+     * published before this thread got going is still seen as new */
+    unsigned seen = 0;
     for (;;) {
         unsigned gen;
         int spins = 0;
@@ -52,6 +56,10 @@ static void *worker_main(void *p)
                !atomic_load(&pool->stop)) {
             if (++spins < SPIN_ROUNDS) {
                 cpu_relax();
+                continue;
+            }
+            if (spins < SPIN_ROUNDS + YIELD_ROUNDS) {
+                sched_yield();
                 continue;
             }
             /* sleepers is raised before the generation is re-checked, so a
@@ -130,5 +138,10 @@ void threadpool_run(threadpool *pool, threadpool_fn fn, void *ctx)
         pthread_mutex_unlock(&pool->lock);
     }
     fn(ctx, 0, pool->n);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) cpu_relax();
+    for (int spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < SPIN_ROUNDS)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }
