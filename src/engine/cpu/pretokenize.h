@@ -42,10 +42,4 @@ typedef struct {
 int pretokenize(pretok_kind kind, const char *text, size_t len, pretok_spans *out);
 void pretok_spans_free(pretok_spans *s);
 
-/* Not part of splitting, but declared here because tokenizer.h is another
- * module's header: a message describing a fallback the tokenizer took while
- * loading (e.g. an unknown tokenizer.ggml.pre), or NULL when none. */
-struct tokenizer;
-const char *tokenizer_warning(const struct tokenizer *t);
-
 #endif

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "engine/cpu/gguf.h"
+#include "util/utf8.h"
 
 typedef struct tokenizer tokenizer;
 
@@ -52,18 +53,7 @@ bool tokenizer_is_control(const tokenizer *t, int32_t id);
 int32_t tokenizer_find(const tokenizer *t, const char *text);
 const char *tokenizer_model_name(const tokenizer *t); /* "gpt2", "llama" */
 const char *tokenizer_pre_name(const tokenizer *t);
-
-/* Streaming detokeniser: pieces go in, only whole UTF-8 characters come out. */
-typedef struct {
-    unsigned char pending[4];
-    int n_pending;
-} utf8_stream;
-
-/* Appends the complete characters of (pending + piece) to out (capacity cap,
- * NUL-terminated) and keeps an unfinished trailing sequence pending. Invalid
- * bytes become U+FFFD. Returns the bytes written. */
-size_t utf8_stream_push(utf8_stream *s, const char *piece, size_t len, char *out, size_t cap);
-/* Emits whatever is pending (as U+FFFD if incomplete) at the end of a stream. */
-size_t utf8_stream_flush(utf8_stream *s, char *out, size_t cap);
+/* A fallback taken while loading (e.g. an unknown tokenizer.ggml.pre), or NULL. */
+const char *tokenizer_warning(const tokenizer *t);
 
 #endif

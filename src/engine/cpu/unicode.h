@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/utf8.h"
+
 /* Major general-category classes. C covers Cc, Cf, Cs, Co and unassigned. */
 typedef enum { UC_C = 0, UC_L, UC_M, UC_N, UC_P, UC_S, UC_Z } unicode_class;
 
@@ -21,19 +23,6 @@ extern const unicode_range unicode_class_ranges[];
 extern const size_t unicode_class_ranges_len;
 extern const unicode_range unicode_space_ranges[];
 extern const size_t unicode_space_ranges_len;
-
-/* Marks a byte that does not start a valid UTF-8 sequence: cp = this | byte. */
-#define UNICODE_INVALID_BASE 0x80000000u
-
-/* Decodes one code point at s (len > 0 bytes available) and stores its byte
- * length in *n. Overlong forms, surrogates, values past U+10FFFF and
- * truncated sequences decode as UNICODE_INVALID_BASE | s[0] with *n = 1. */
-uint32_t utf8_decode(const unsigned char *s, size_t len, size_t *n);
-/* Writes the UTF-8 form of cp (<= U+10FFFF) to out; returns 1..4. */
-size_t utf8_encode(uint32_t cp, char out[4]);
-/* Length of the valid UTF-8 sequence starting at s, or 0 when invalid or
- * truncated (len bytes available). */
-size_t utf8_valid_len(const unsigned char *s, size_t len);
 
 unicode_class unicode_class_of(uint32_t cp);
 bool unicode_is_space(uint32_t cp);
