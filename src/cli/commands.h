@@ -1,0 +1,8 @@
+/* Subcommands of the rkserve binary; each takes argv with argv[0] = its name. */
+#ifndef RK_COMMANDS_H
+#define RK_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,403 @@
+/* rkserve run: load a model in process and generate, once or as a chat. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "core/chat_builtin.h"
+#include "core/textgen.h"
+#include "engine/engine.h"
+#include "engine/cpu/sampler.h"
+
+typedef struct {
+    const char *model;
+    const char *prompt;
+    const char *system;
+    int32_t max_tokens;
+    int32_t n_ctx;
+    int32_t n_threads;
+    bool raw;
+    bool quiet;
+    sampler_params sampling;
+} run_options;
+
+static atomic_bool interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    atomic_store(&interrupted, true);
+}
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: rkserve run MODEL.gguf [options]\n\n"
+            "Generates a completion of PROMPT (-p), or chats interactively without -p.\n"
+            "The completion streams to stdout; load and speed figures go to stderr.\n\n"
+            "options:\n"
+            "  -p, --prompt TEXT      the prompt (without it: interactive chat)\n"
+            "  -s, --system TEXT      a system message for chat formatting\n"
+            "  -n, --max-tokens N     tokens to generate at most (default: until the model stops)\n"
+            "      --raw              send the prompt as is, without the chat template\n"
+            "      --temp T           temperature, 0 = greedy (default 0.8)\n"
+            "      --top-k K          keep the K most likely tokens (default 40, 0 = off)\n"
+            "      --top-p P          nucleus sampling threshold (default 0.9, 1 = off)\n"
+            "      --min-p P          drop tokens below P x the best one's probability (default 0)\n"
+            "      --repeat-penalty R penalty for recently seen tokens (default 1.1, 1 = off)\n"
+            "      --repeat-last-n N  window for the penalty (default 64, -1 = all)\n"
+            "      --seed S           random seed (default: from the clock)\n"
+            "  -t, --threads N        compute threads (default: all cores)\n"
+            "  -c, --ctx N            context length (default: the model's, at most 4096)\n"
+            "  -q, --quiet            no timings on stderr\n"
+            "  -h, --help             this text\n\n"
+            "In the chat: end a line with \\ to continue it, or wrap lines in \"\"\";\n"
+            "/clear forgets the conversation, /bye (or Ctrl-D) exits, Ctrl-C stops an answer.\n");
+}
+
+static bool parse_int(const char *s, int32_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < -2147483647L || v > 2147483647L) return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+static bool parse_float(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end) return false;
+    *out = v;
+    return true;
+}
+
+static int parse_run_options(int argc, char **argv, run_options *o)
+{
+    enum { OPT_RAW = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MINP, OPT_REPEAT, OPT_REPEAT_N, OPT_SEED };
+    static const struct option longopts[] = {
+        {"prompt", required_argument, 0, 'p'},     {"system", required_argument, 0, 's'},
+        {"max-tokens", required_argument, 0, 'n'}, {"raw", no_argument, 0, OPT_RAW},
+        {"temp", required_argument, 0, OPT_TEMP},  {"top-k", required_argument, 0, OPT_TOPK},
+        {"top-p", required_argument, 0, OPT_TOPP}, {"min-p", required_argument, 0, OPT_MINP},
+        {"repeat-penalty", required_argument, 0, OPT_REPEAT},
+        {"repeat-last-n", required_argument, 0, OPT_REPEAT_N},
+        {"seed", required_argument, 0, OPT_SEED},  {"threads", required_argument, 0, 't'},
+        {"ctx", required_argument, 0, 'c'},        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->max_tokens = -1;
+    o->sampling = sampler_default_params();
+    o->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "p:s:n:t:c:qh", longopts, NULL)) != -1) {
+        bool ok = true;
+        int32_t iv;
+        switch (c) {
+        case 'p': o->prompt = optarg; break;
+        case 's': o->system = optarg; break;
+        case 'n': ok = parse_int(optarg, &o->max_tokens); break;
+        case 't': ok = parse_int(optarg, &o->n_threads) && o->n_threads > 0; break;
+        case 'c': ok = parse_int(optarg, &o->n_ctx) && o->n_ctx > 0; break;
+        case 'q': o->quiet = true; break;
+        case OPT_RAW: o->raw = true; break;
+        case OPT_TEMP: ok = parse_float(optarg, &o->sampling.temperature); break;
+        case OPT_TOPK: ok = parse_int(optarg, &o->sampling.top_k); break;
+        case OPT_TOPP: ok = parse_float(optarg, &o->sampling.top_p); break;
+        case OPT_MINP: ok = parse_float(optarg, &o->sampling.min_p); break;
+        case OPT_REPEAT: ok = parse_float(optarg, &o->sampling.repeat_penalty); break;
+        case OPT_REPEAT_N: ok = parse_int(optarg, &o->sampling.repeat_last_n); break;
+        case OPT_SEED:
+            ok = parse_int(optarg, &iv);
+            o->sampling.seed = (uint64_t)(int64_t)iv;
+            break;
+        case 'h': run_usage(stdout); return 1;
+        default: run_usage(stderr); return -1;
+        }
+        if (!ok) {
+            fprintf(stderr, "rkserve run: invalid value '%s'\n", optarg);
+            return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "rkserve run: give exactly one MODEL file\n\n");
+        run_usage(stderr);
+        return -1;
+    }
+    o->model = argv[optind];
+    return 0;
+}
+
+/* ---- the loaded model ------------------------------------------------- */
+
+typedef struct {
+    const engine_ops *ops;
+    engine_model *model;
+    engine_session *session;
+    engine_info info;
+    chat_family family;
+    double load_ms;
+} runner;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static bool emit_text(void *user, const char *text, size_t len)
+{
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return !atomic_load(&interrupted);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} text_buf;
+
+static bool collect_text(void *user, const char *text, size_t len)
+{
+    text_buf *b = user;
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = (b->len + len + 1) * 2;
+        char *p = realloc(b->buf, cap);
+        if (!p) return false;
+        b->buf = p;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, text, len);
+    b->len += len;
+    b->buf[b->len] = 0;
+    return emit_text(NULL, text, len);
+}
+
+static int64_t tokenize_prompt(runner *r, const char *text, bool add_bos, int32_t **out)
+{
+    size_t len = strlen(text);
+    int64_t cap = (int64_t)len + 16;
+    int32_t *toks = malloc((size_t)cap * sizeof *toks);
+    if (!toks) return -1;
+    int64_t n = r->ops->tokenize(r->model, text, len, add_bos, true, toks, cap);
+    if (n > cap) {
+        int32_t *bigger = realloc(toks, (size_t)n * sizeof *toks);
+        if (!bigger) { free(toks); return -1; }
+        toks = bigger;
+        n = r->ops->tokenize(r->model, text, len, add_bos, true, toks, n);
+    }
+    *out = toks;
+    return n;
+}
+
+static void print_timings(const runner *r, const textgen_result *res)
+{
+    const engine_stats *st = &res->engine;
+    int32_t prefilled = st->prompt_tokens - st->reused_tokens;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(stderr,
+            "\n[load %.0f ms | prompt %d tokens (%d reused), %.1f ms, %.1f tok/s | "
+            "decode %d tokens, %.1f ms, %.1f tok/s | %s | peak RSS %.1f MB]\n",
+            r->load_ms, st->prompt_tokens, st->reused_tokens, st->prefill_ms,
+            st->prefill_ms > 0 ? prefilled * 1e3 / st->prefill_ms : 0.0, st->completion_tokens, st->decode_ms,
+            st->decode_ms > 0 && st->completion_tokens > 1 ? (st->completion_tokens - 1) * 1e3 / st->decode_ms : 0.0,
+            textgen_finish_name(res->finish), ru.ru_maxrss / 1024.0);
+}
+
+static int generate(runner *r, const run_options *o, const char *text, bool add_bos, text_buf *reply)
+{
+    int32_t *toks = NULL;
+    int64_t n = tokenize_prompt(r, text, add_bos, &toks);
+    if (n < 0) {
+        fprintf(stderr, "rkserve run: cannot tokenize the prompt\n");
+        free(toks);
+        return -1;
+    }
+    const char *stops[8];
+    int n_stop = 0;
+    if (!o->raw) n_stop = chat_builtin_stops(r->family, stops, 8);
+    textgen_params p = {
+        .gen = {.sampling = o->sampling, .max_tokens = o->max_tokens, .n_keep = -1, .cancel = &interrupted},
+        .stop = stops,
+        .n_stop = n_stop,
+    };
+    textgen_result res;
+    char err[512];
+    atomic_store(&interrupted, false);
+    int rc = textgen_run(r->ops, r->session, toks, n, &p, reply ? collect_text : emit_text, reply, &res, err,
+                         sizeof err);
+    free(toks);
+    if (rc != 0) {
+        fprintf(stderr, "rkserve run: %s\n", err);
+        return -1;
+    }
+    if (!o->quiet) print_timings(r, &res);
+    else putchar('\n');
+    return 0;
+}
+
+/* ---- interactive chat ------------------------------------------------- */
+
+/* Reads one user message: a line, continued while it ends with '\', or
+ * everything between two lines of """. NULL at end of input. */
+static char *read_message(void)
+{
+    text_buf b = {0};
+    char line[8192];
+    bool block = false;
+    for (;;) {
+        fputs(b.len || block ? "... " : ">>> ", stdout);
+        fflush(stdout);
+        if (!fgets(line, sizeof line, stdin)) {
+            if (errno == EINTR || atomic_load(&interrupted)) {
+                clearerr(stdin);
+                atomic_store(&interrupted, false);
+                fputs("\n(use /bye or Ctrl-D to leave)\n", stdout);
+                b.len = 0;
+                block = false;
+                continue;
+            }
+            free(b.buf);
+            return NULL;
+        }
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\n') line[--len] = 0;
+        if (!strcmp(line, "\"\"\"") || (!block && !b.len && !strncmp(line, "\"\"\"", 3))) {
+            if (block) break;
+            block = true;
+            if (len > 3) collect_text(&b, line + 3, len - 3), collect_text(&b, "\n", 1);
+            continue;
+        }
+        bool cont = !block && len && line[len - 1] == '\\';
+        if (cont) line[--len] = 0;
+        collect_text(&b, line, len);
+        if (block || cont) {
+            collect_text(&b, "\n", 1);
+            continue;
+        }
+        break;
+    }
+    if (!b.buf) b.buf = strdup("");
+    return b.buf;
+}
+
+static void free_history(chat_message *h, int n)
+{
+    for (int i = 0; i < n; i++) free((char *)h[i].content);
+}
+
+static int chat_loop(runner *r, const run_options *o)
+{
+    chat_message history[512];
+    int n = 0;
+    if (o->system) history[n++] = (chat_message){"system", strdup(o->system)};
+    for (;;) {
+        char *msg = read_message();
+        if (!msg) break;
+        if (!strcmp(msg, "/bye")) { free(msg); break; }
+        if (!strcmp(msg, "/clear")) {
+            free(msg);
+            free_history(history + (o->system ? 1 : 0), n - (o->system ? 1 : 0));
+            n = o->system ? 1 : 0;
+            r->ops->session_reset(r->session);
+            puts("Cleared the conversation.");
+            continue;
+        }
+        if (!*msg) { free(msg); continue; }
+        if (n + 2 > (int)(sizeof history / sizeof history[0])) {
+            puts("The conversation is too long; /clear to start again.");
+            free(msg);
+            continue;
+        }
+        history[n++] = (chat_message){"user", msg};
+        char *prompt = NULL;
+        if (chat_builtin_render(r->family, history, n, true, NULL, &prompt) != 0)
+            fprintf(stderr, "rkserve run: cannot format the conversation as %s\n", chat_builtin_name(r->family));
+        text_buf reply = {0};
+        int rc = prompt ? generate(r, o, prompt, false, &reply) : -1;
+        free(prompt);
+        if (rc != 0) {
+            free(reply.buf);
+            free((char *)history[--n].content);
+            continue;
+        }
+        history[n++] = (chat_message){"assistant", reply.buf ? reply.buf : strdup("")};
+        fputc('\n', stdout);
+    }
+    free_history(history, n);
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_options o;
+    int pr = parse_run_options(argc, argv, &o);
+    if (pr != 0) return pr > 0 ? 0 : 2;
+
+    runner r = {0};
+    r.ops = engine_for_path(o.model);
+    if (!r.ops) {
+        fprintf(stderr, "rkserve run: %s: %s\n", o.model,
+                access(o.model, R_OK) != 0 ? strerror(errno) : "not a model file this build can run (expected GGUF)");
+        return 1;
+    }
+    char err[1024];
+    double t0 = now_ms();
+    engine_load_params lp = {.path = o.model, .n_ctx = o.n_ctx, .n_threads = o.n_threads};
+    r.model = r.ops->load(&lp, err, sizeof err);
+    if (!r.model) {
+        fprintf(stderr, "rkserve run: %s\n", err);
+        return 1;
+    }
+    r.session = r.ops->session_new(r.model, err, sizeof err);
+    if (!r.session) {
+        fprintf(stderr, "rkserve run: %s\n", err);
+        r.ops->unload(r.model);
+        return 1;
+    }
+    r.load_ms = now_ms() - t0;
+    r.ops->info(r.model, &r.info);
+    r.family = chat_builtin_detect(r.info.chat_template, r.info.arch);
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: Ctrl-C interrupts a read */
+
+    int rc = 0;
+    if (o.prompt && o.raw) {
+        rc = generate(&r, &o, o.prompt, true, NULL);
+    } else if (o.prompt) {
+        chat_message msgs[2];
+        int n = 0;
+        if (o.system) msgs[n++] = (chat_message){"system", o.system};
+        msgs[n++] = (chat_message){"user", o.prompt};
+        char *prompt = NULL;
+        if (chat_builtin_render(r.family, msgs, n, true, NULL, &prompt) != 0)
+            fprintf(stderr, "rkserve run: cannot format the prompt as %s\n", chat_builtin_name(r.family));
+        rc = prompt ? generate(&r, &o, prompt, false, NULL) : -1;
+        free(prompt);
+    } else {
+        if (!o.quiet)
+            fprintf(stderr, "%s (%s, %d-token context, %s chat format) loaded in %.0f ms\n", r.info.name,
+                    r.info.arch, r.info.n_ctx, chat_builtin_name(r.family), r.load_ms);
+        rc = chat_loop(&r, &o);
+    }
+    r.ops->session_free(r.session);
+    r.ops->unload(r.model);
+    return rc == 0 ? 0 : 1;
+}
