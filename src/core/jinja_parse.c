@@ -196,6 +196,7 @@ static bool parse_args(parser *P, jnode_list *out, bool params)
             break;
         }
         jnode *arg;
+        size_t arg_tok = P->cur;
         if (spread) {
             if (saw_spread) { FAIL(P, "Only one `*` argument unpacking is allowed"); break; }
             saw_spread = true;
@@ -229,7 +230,7 @@ static bool parse_args(parser *P, jnode_list *out, bool params)
                 }
                 for (size_t i = 0; i < out->n; i++)
                     if (strcmp(out->v[i]->str->s, arg->str->s) == 0) {
-                        FAIL(P, "Duplicate parameter name: %s", arg->str->s);
+                        fail_at(P, arg_tok, "Duplicate parameter name: %s", arg->str->s);
                         break;
                     }
                 if (P->failed) { jnode_free(arg); break; }
@@ -238,11 +239,11 @@ static bool parse_args(parser *P, jnode_list *out, bool params)
                 saw_kw = true;
             } else if (saw_kw) {
                 jnode_free(arg);
-                FAIL(P, params ? "Non-default argument follows default argument" : "Positional arguments must come before keyword arguments");
+                fail_at(P, arg_tok, params ? "Non-default argument follows default argument" : "Positional arguments must come before keyword arguments");
                 break;
             } else if (saw_spread) {
                 jnode_free(arg);
-                FAIL(P, "Positional arguments must not follow `*` argument unpacking");
+                fail_at(P, arg_tok, "Positional arguments must not follow `*` argument unpacking");
                 break;
             }
         }
@@ -297,7 +298,11 @@ static jnode *parse_subscript(parser *P)
         for (int i = 0; i < n; i++) jnode_free(parts[i]);
         return NULL;
     }
-    if (!slice) return parts[0];
+    if (!slice) {
+        /* like the reference, extra subscripts without a colon are ignored */
+        for (int i = 1; i < n; i++) jnode_free(parts[i]);
+        return parts[0];
+    }
     jnode *s = node(P, N_SLICE);
     if (!s) {
         for (int i = 0; i < n; i++) jnode_free(parts[i]);
