@@ -13,4 +13,10 @@ if(RK_NODE)
       ENVIRONMENT "TZ=UTC;LANG=en_US.UTF-8"
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   endforeach()
+  add_test(NAME templates/differential
+    COMMAND ${RK_NODE} ${CMAKE_CURRENT_SOURCE_DIR}/templates/differential.mjs
+            --tool $<TARGET_FILE:jinja_render_tool> --count 300)
+  set_tests_properties(templates/differential PROPERTIES
+    ENVIRONMENT "TZ=UTC;LANG=en_US.UTF-8"
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endif()

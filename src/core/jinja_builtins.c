@@ -838,8 +838,12 @@ static int filter_ident(jctx *c, jval v, const char *name, jval *out)
     if (v.t == JV_ARR) {
         jarr *a = v.u.a;
         if (strcmp(name, "list") == 0) { *out = jv_retain(v); return 0; }
-        if (strcmp(name, "first") == 0) { *out = a->n ? jv_retain(a->v[0]) : jv_undef(); return 0; }
-        if (strcmp(name, "last") == 0) { *out = a->n ? jv_retain(a->v[a->n - 1]) : jv_undef(); return 0; }
+        /* the reference hands back JavaScript's undefined for an empty list,
+         * which fails as soon as anything touches it */
+        if ((strcmp(name, "first") == 0 || strcmp(name, "last") == 0) && a->n == 0)
+            return jctx_fail(c, "Cannot read properties of undefined (filter \"%s\" of an empty list)", name);
+        if (strcmp(name, "first") == 0) { *out = jv_retain(a->v[0]); return 0; }
+        if (strcmp(name, "last") == 0) { *out = jv_retain(a->v[a->n - 1]); return 0; }
         if (strcmp(name, "length") == 0) return length_of(c, v, out, name);
         if (strcmp(name, "reverse") == 0) {
             jarr *r = jarr_new(a->n);

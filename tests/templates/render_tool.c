@@ -43,7 +43,7 @@ int main(int argc, char **argv)
         return 2;
     }
     json_error_t jerr;
-    json_t *ctx = json_load_file(argv[2], 0, &jerr);
+    json_t *ctx = json_load_file(argv[2], JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
     if (!ctx) {
         fprintf(stderr, "%s:%d: %s\n", argv[2], jerr.line, jerr.text);
         free(src);

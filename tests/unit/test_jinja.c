@@ -398,6 +398,8 @@ static void test_extensions(void **state)
                   "{}", "[1, 3]|[1, \"a\"]|[1, 3]");
     expect_output("{{ 2.5 | round }}|{{ 3.14159 | round(2) }}|{{ 2.7 | round(0, 'floor') }}|{{ 7 | round }}", "{}", "3.0|3.14|2.0|7.0");
     expect_output("{{ 'héllo' | first }}{{ 'héllo' | last }}{{ '' | first }}|", "{}", "ho|");
+    /* the reference yields JavaScript's undefined here, which then throws */
+    expect_failure("{{ [] | first }}", "{}", NULL, "Cannot read properties of undefined");
 }
 
 static void test_context_conversion(void **state)
