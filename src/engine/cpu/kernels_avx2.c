@@ -8,6 +8,10 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* Small fixed loops over tile rows and columns must be unrolled so their
+ * accumulators live in registers. */
+#define UNROLL _Pragma("GCC unroll 4")
+
 /* ---- helpers ---- */
 
 static inline float hsum_ps(__m256 v)
@@ -151,40 +155,6 @@ static void f16_vec_dot(int64_t n, float *restrict s, const void *restrict w, co
     *s = sum;
 }
 
-/* Two activation columns at a time: 4 rows x 2 columns of accumulators plus
- * the converted weights fit in the 16 registers; weights come from cache the
- * second time. */
-static void f16_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
-{
-    const rk_fp16 *wr[4];
-    for (int r = 0; r < 4; r++) wr[r] = (const rk_fp16 *)((const char *)w + r * wrb);
-    for (int c0 = 0; c0 < 4; c0 += 2) {
-        const float *x0 = (const float *)((const char *)x + c0 * xrb);
-        const float *x1 = (const float *)((const char *)x + (c0 + 1) * xrb);
-        __m256 acc[4][2];
-        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            __m256 a = _mm256_loadu_ps(x0 + i), b = _mm256_loadu_ps(x1 + i);
-            for (int r = 0; r < 4; r++) {
-                __m256 wv = load_h8(wr[r] + i);
-                acc[r][0] = _mm256_fmadd_ps(wv, a, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(wv, b, acc[r][1]);
-            }
-        }
-        for (int r = 0; r < 4; r++) {
-            float t0 = hsum_ps(acc[r][0]), t1 = hsum_ps(acc[r][1]);
-            for (int64_t j = i; j < n; j++) {
-                float wv = h2f(wr[r][j]);
-                t0 += wv * x0[j];
-                t1 += wv * x1[j];
-            }
-            s[r * ss + c0] = t0;
-            s[r * ss + c0 + 1] = t1;
-        }
-    }
-}
-
 /* ---- BF16 ---- */
 
 static inline __m256 load_bf8(const rk_bf16 *p)
@@ -218,6 +188,52 @@ static void bf16_vec_dot(int64_t n, float *restrict s, const void *restrict w, c
     for (; i < n; i++) sum += rk_bf16_to_fp32(a[i]) * b[i];
     *s = sum;
 }
+
+/* ---- float tiles ---- */
+
+static inline __m256 load_f8(const float *p) { return _mm256_loadu_ps(p); }
+static inline float f32_at(const float *p) { return *p; }
+static inline float f16_at(const rk_fp16 *p) { return h2f(*p); }
+static inline float bf16_at(const rk_bf16 *p) { return rk_bf16_to_fp32(*p); }
+
+/* Two activation columns at a time: 4 rows x 2 columns of accumulators plus
+ * the converted weights fit in the 16 registers; weights come from cache the
+ * second time. */
+#define DEF_FLOAT_4X(NAME, T, LOAD8, AT)                                                                      \
+    static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)    \
+    {                                                                                                         \
+        const T *wr[4];                                                                                       \
+        UNROLL for (int r = 0; r < 4; r++) wr[r] = (const T *)((const char *)w + r * wrb);                          \
+        UNROLL for (int c0 = 0; c0 < 4; c0 += 2) {                                                                   \
+            const float *x0 = (const float *)((const char *)x + c0 * xrb);                                    \
+            const float *x1 = (const float *)((const char *)x + (c0 + 1) * xrb);                              \
+            __m256 acc[4][2];                                                                                 \
+            UNROLL for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                          \
+            int64_t i = 0;                                                                                    \
+            for (; i + 8 <= n; i += 8) {                                                                      \
+                __m256 a = _mm256_loadu_ps(x0 + i), b = _mm256_loadu_ps(x1 + i);                              \
+                UNROLL for (int r = 0; r < 4; r++) {                                                                 \
+                    __m256 wv = LOAD8(wr[r] + i);                                                             \
+                    acc[r][0] = _mm256_fmadd_ps(wv, a, acc[r][0]);                                            \
+                    acc[r][1] = _mm256_fmadd_ps(wv, b, acc[r][1]);                                            \
+                }                                                                                             \
+            }                                                                                                 \
+            UNROLL for (int r = 0; r < 4; r++) {                                                                     \
+                float t0 = hsum_ps(acc[r][0]), t1 = hsum_ps(acc[r][1]);                                       \
+                for (int64_t j = i; j < n; j++) {                                                             \
+                    float wv = AT(wr[r] + j);                                                                 \
+                    t0 += wv * x0[j];                                                                         \
+                    t1 += wv * x1[j];                                                                         \
+                }                                                                                             \
+                s[r * ss + c0] = t0;                                                                          \
+                s[r * ss + c0 + 1] = t1;                                                                      \
+            }                                                                                                 \
+        }                                                                                                     \
+    }
+
+DEF_FLOAT_4X(f32_vec_dot_4x, float, load_f8, f32_at)
+DEF_FLOAT_4X(f16_vec_dot_4x, rk_fp16, load_h8, f16_at)
+DEF_FLOAT_4X(bf16_vec_dot_4x, rk_bf16, load_bf8, bf16_at)
 
 /* ---- Q8_0 ---- */
 
@@ -285,19 +301,19 @@ static void q8_0_vec_dot(int64_t n, float *restrict s, const void *restrict w, c
 static void q8_0_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
 {
     const block_q8_0 *wr[4], *xr[4];
-    for (int r = 0; r < 4; r++) {
+    UNROLL for (int r = 0; r < 4; r++) {
         wr[r] = (const block_q8_0 *)((const char *)w + r * wrb);
         xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);
     }
     __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK8_0; i++) {
         __m256i xv[4];
-        for (int c = 0; c < 4; c++) xv[c] = _mm256_loadu_si256((const __m256i *)xr[c][i].qs);
+        UNROLL for (int c = 0; c < 4; c++) xv[c] = _mm256_loadu_si256((const __m256i *)xr[c][i].qs);
         __m128i sums[4];
-        for (int r = 0; r < 4; r++) {
+        UNROLL for (int r = 0; r < 4; r++) {
             __m256i wv = _mm256_loadu_si256((const __m256i *)wr[r][i].qs);
             __m256i aw = _mm256_sign_epi8(wv, wv), one = _mm256_set1_epi16(1), p[4];
-            for (int c = 0; c < 4; c++)
+            UNROLL for (int c = 0; c < 4; c++)
                 p[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[c], wv)), one);
             sums[r] = reduce4_epi32(p[0], p[1], p[2], p[3]);
         }
@@ -362,19 +378,19 @@ static void q4_0_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_
 {
     const block_q4_0 *wr[4];
     const block_q8_0 *xr[4];
-    for (int r = 0; r < 4; r++) {
+    UNROLL for (int r = 0; r < 4; r++) {
         wr[r] = (const block_q4_0 *)((const char *)w + r * wrb);
         xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);
     }
     __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK4_0; i++) {
         __m256i xv[4], x8[4];
-        for (int c = 0; c < 4; c++) {
+        UNROLL for (int c = 0; c < 4; c++) {
             xv[c] = _mm256_loadu_si256((const __m256i *)xr[c][i].qs);
             x8[c] = times8(xv[c]);
         }
         __m128i sums[4];
-        for (int r = 0; r < 4; r++) {
+        UNROLL for (int r = 0; r < 4; r++) {
             __m256i q = unpack_q4_0(wr[r][i].qs);
             sums[r] = reduce4_epi32(dot_q4_0(q, xv[0], x8[0]), dot_q4_0(q, xv[1], x8[1]), dot_q4_0(q, xv[2], x8[2]),
                                     dot_q4_0(q, xv[3], x8[3]));
@@ -415,14 +431,18 @@ static void q8_K_from_float(const float *restrict src, void *restrict dst, int64
 
 /* ---- Q4_K ---- */
 
-static inline void q4_K_scales(const uint8_t *p, uint8_t *sc, uint8_t *mn)
+/* The eight 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K block,
+ * unpacked four at a time in 32-bit words: the top two bits of bytes 0-7
+ * become bits 4-5 of the scales and mins of sub-blocks 4-7. */
+static inline __m128i q4_K_scales_mins(const uint8_t *p)
 {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = p[j] & 63;
-        mn[j] = p[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((p[j + 8] & 0x0F) | ((p[j] >> 6) << 4));
-        mn[j + 4] = (uint8_t)((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
-    }
+    uint32_t u[3];
+    memcpy(u, p, 12);
+    const uint32_t m6 = 0x3F3F3F3F, m4 = 0x0F0F0F0F, top = 0x30303030;
+    uint32_t sc_lo = u[0] & m6, mn_lo = u[1] & m6;
+    uint32_t sc_hi = (u[2] & m4) | ((u[0] >> 2) & top);
+    uint32_t mn_hi = ((u[2] >> 4) & m4) | ((u[1] >> 2) & top);
+    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
 }
 
 static void q4_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
@@ -430,48 +450,102 @@ static void q4_K_to_float(const void *restrict src, float *restrict dst, int64_t
     const block_q4_K *b = src;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], mn[8];
-        q4_K_scales(b[i].scales, sc, mn);
+        uint8_t sm[16];
+        _mm_storeu_si128((__m128i *)sm, q4_K_scales_mins(b[i].scales));
         float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
         float *y = dst + i * QK_K;
-        for (int c = 0; c < 4; c++) {
+        UNROLL for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
-            store_affine_u8(_mm256_and_si256(q, m4), _mm256_set1_ps(d * (float)sc[2 * c]),
-                            _mm256_set1_ps(dmin * (float)mn[2 * c]), y + 64 * c);
-            store_affine_u8(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_set1_ps(d * (float)sc[2 * c + 1]),
-                            _mm256_set1_ps(dmin * (float)mn[2 * c + 1]), y + 64 * c + 32);
+            store_affine_u8(_mm256_and_si256(q, m4), _mm256_set1_ps(d * (float)sm[2 * c]),
+                            _mm256_set1_ps(dmin * (float)sm[8 + 2 * c]), y + 64 * c);
+            store_affine_u8(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_set1_ps(d * (float)sm[2 * c + 1]),
+                            _mm256_set1_ps(dmin * (float)sm[8 + 2 * c + 1]), y + 64 * c + 32);
         }
     }
+}
+
+/* 16-bit lane j of each 128-bit half, broadcast across the half. */
+#define BCAST16(v, j) _mm256_shuffle_epi8((v), _mm256_set1_epi16((short)(0x0100 + 0x0202 * (j))))
+
+/* int32 lanes of sc_lo*sum(lo*y0) + sc_hi*sum(hi*y1) for one 32-byte chunk
+ * of nibbles (low nibbles pair with y0, high with y1). */
+static inline __m256i q4_K_chunk(const uint8_t *qs, const int8_t *y, __m256i sc_lo, __m256i sc_hi)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i q = _mm256_loadu_si256((const __m256i *)qs);
+    __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i *)y));
+    __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                      _mm256_loadu_si256((const __m256i *)(y + 32)));
+    return _mm256_add_epi32(_mm256_madd_epi16(p0, sc_lo), _mm256_madd_epi16(p1, sc_hi));
 }
 
 static void q4_K_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
 {
     const block_q4_K *a = w;
     const block_q8_K *b = x;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], mn[8];
-        q4_K_scales(a[i].scales, sc, mn);
-        /* mins times the sums of their 32 activations, from the 16-sums */
-        __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), _mm256_set1_epi16(1));
-        __m256i mp = _mm256_mullo_epi32(bs, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)));
-        __m256i isum = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * c));
-            __m256i y0 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c));
-            __m256i y1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c + 32));
-            __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), y0);
-            __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), y1);
-            p0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c]));
-            p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1]));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
-        }
+        __m128i sm = q4_K_scales_mins(a[i].scales);
+        /* each min times the sum of its 32 activations: the 16-sums in pairs */
+        __m256i mins2 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+        __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), mins2);
+        __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        const uint8_t *q = a[i].qs;
+        const int8_t *y = b[i].qs;
+        __m256i isum = q4_K_chunk(q, y, BCAST16(sc, 0), BCAST16(sc, 1));
+        isum = _mm256_add_epi32(isum, q4_K_chunk(q + 32, y + 64, BCAST16(sc, 2), BCAST16(sc, 3)));
+        isum = _mm256_add_epi32(isum, q4_K_chunk(q + 64, y + 128, BCAST16(sc, 4), BCAST16(sc, 5)));
+        isum = _mm256_add_epi32(isum, q4_K_chunk(q + 96, y + 192, BCAST16(sc, 6), BCAST16(sc, 7)));
         float d = b[i].d * h2f(a[i].d), dmin = b[i].d * h2f(a[i].dmin);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
         accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mp), accm);
     }
     *s = hsum_ps(acc) - hsum_ps(accm);
+}
+
+/* Tile: per weight row the scales are unpacked and each nibble chunk split
+ * once, then used for the four activation rows; the per-pair int32 lanes are
+ * folded to one lane per column before the float work. */
+static void q4_K_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
+{
+    const block_q4_K *wr[4];
+    const block_q8_K *xr[4];
+    UNROLL for (int r = 0; r < 4; r++) {
+        wr[r] = (const block_q4_K *)((const char *)w + r * wrb);
+        xr[r] = (const block_q8_K *)((const char *)x + r * xrb);
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m128 acc[4], accm[4];
+    UNROLL for (int r = 0; r < 4; r++) acc[r] = accm[r] = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m128 dx = _mm_setr_ps(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);
+        for (int r = 0; r < 4; r++) {
+            const block_q4_K *a = &wr[r][i];
+            __m128i sm = q4_K_scales_mins(a->scales);
+            __m256i mins2 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+            __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+            __m256i isum[4];
+            UNROLL for (int c = 0; c < 4; c++) isum[c] = _mm256_setzero_si256();
+            UNROLL for (int k = 0; k < 4; k++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * k));
+                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                __m256i s0 = BCAST16(sc, 2 * k), s1 = BCAST16(sc, 2 * k + 1);
+                UNROLL for (int c = 0; c < 4; c++) {
+                    const int8_t *y = xr[c][i].qs + 64 * k;
+                    __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
+                    __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(p0, s0), _mm256_madd_epi16(p1, s1)));
+                }
+            }
+            __m128 fi = _mm_cvtepi32_ps(reduce4_epi32(isum[0], isum[1], isum[2], isum[3]));
+            UNROLL for (int c = 0; c < 4; c++)
+                isum[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xr[c][i].bsums), mins2);
+            __m128 fm = _mm_cvtepi32_ps(reduce4_epi32(isum[0], isum[1], isum[2], isum[3]));
+            acc[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->d))), fi, acc[r]);
+            accm[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->dmin))), fm, accm[r]);
+        }
+    }
+    UNROLL for (int r = 0; r < 4; r++) _mm_storeu_ps(s + r * ss, _mm_sub_ps(acc[r], accm[r]));
 }
 
 /* ---- Q6_K ---- */
@@ -489,15 +563,26 @@ static inline void unpack_q6_K(const uint8_t *ql, const uint8_t *qh, __m256i q[4
     q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
 }
 
+/* Group k (elements 32k..32k+31) of one half, unsigned 6-bit. */
+static inline __m256i q6_K_group(const uint8_t *ql, const uint8_t *qh, int k)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    __m256i l = _mm256_loadu_si256((const __m256i *)(ql + 32 * (k & 1)));
+    __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+    l = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+    h = k == 0 ? _mm256_slli_epi16(h, 4) : k == 1 ? _mm256_slli_epi16(h, 2) : k == 2 ? h : _mm256_srli_epi16(h, 2);
+    return _mm256_or_si256(l, _mm256_and_si256(h, m2));
+}
+
 static void q6_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
 {
     const block_q6_K *b = src;
     for (int64_t i = 0; i < n / QK_K; i++) {
         float d = h2f(b[i].d);
-        for (int h = 0; h < 2; h++) {
+        UNROLL for (int h = 0; h < 2; h++) {
             __m256i q[4];
             unpack_q6_K(b[i].ql + 64 * h, b[i].qh + 32 * h, q);
-            for (int k = 0; k < 4; k++) {
+            UNROLL for (int k = 0; k < 4; k++) {
                 __m256i v = _mm256_sub_epi8(q[k], _mm256_set1_epi8(32));
                 __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
                 float *y = dst + i * QK_K + 128 * h + 32 * k;
@@ -512,37 +597,84 @@ static void q6_K_to_float(const void *restrict src, float *restrict dst, int64_t
     }
 }
 
+/* For group k of a half: 16-bit scale 2k in the low 128 bits, 2k+1 in the
+ * high 128 bits (maddubs lanes 0-7 cover elements 0-15 of the group). */
+#define Q6_PICK(k) _mm256_add_epi8(_mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, \
+                                                     2, 3, 2, 3, 2, 3, 2, 3, 2, 3),                             \
+                                    _mm256_set1_epi8(4 * (k)))
+
+/* int32 lanes of sum(scale*q*y) over one 128-element half (q unsigned). */
+static inline __m256i q6_K_half(const uint8_t *ql, const uint8_t *qh, const int8_t *y, __m256i sc)
+{
+    __m256i q[4];
+    unpack_q6_K(ql, qh, q);
+    __m256i r = _mm256_madd_epi16(_mm256_maddubs_epi16(q[0], _mm256_loadu_si256((const __m256i *)y)),
+                                  _mm256_shuffle_epi8(sc, Q6_PICK(0)));
+    r = _mm256_add_epi32(r, _mm256_madd_epi16(_mm256_maddubs_epi16(q[1], _mm256_loadu_si256((const __m256i *)(y + 32))),
+                                              _mm256_shuffle_epi8(sc, Q6_PICK(1))));
+    r = _mm256_add_epi32(r, _mm256_madd_epi16(_mm256_maddubs_epi16(q[2], _mm256_loadu_si256((const __m256i *)(y + 64))),
+                                              _mm256_shuffle_epi8(sc, Q6_PICK(2))));
+    r = _mm256_add_epi32(r, _mm256_madd_epi16(_mm256_maddubs_epi16(q[3], _mm256_loadu_si256((const __m256i *)(y + 96))),
+                                              _mm256_shuffle_epi8(sc, Q6_PICK(3))));
+    return r;
+}
+
 static void q6_K_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
 {
     const block_q6_K *a = w;
     const block_q8_K *b = x;
-    /* per group k: low 128 bits pick 16-bit scale 2k, high bits scale 2k+1 */
-    static const int8_t pick[4][32] = {
-        {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
-        {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
-        {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
-        {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
-         14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
-    };
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);
+        __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a[i].scales));
         /* the -32 offset of every q, applied once through the 16-sums */
-        __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), _mm256_cvtepi8_epi16(sc8));
-        __m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
-        for (int h = 0; h < 2; h++) {
-            __m256i q[4];
-            unpack_q6_K(a[i].ql + 64 * h, a[i].qh + 32 * h, q);
-            __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_unpackhi_epi64(sc8, sc8) : sc8));
-            for (int k = 0; k < 4; k++) {
-                __m256i y = _mm256_loadu_si256((const __m256i *)(b[i].qs + 128 * h + 32 * k));
-                __m256i scale = _mm256_shuffle_epi8(sc16, _mm256_loadu_si256((const __m256i *)pick[k]));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], y), scale));
-            }
-        }
+        __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), sc);
+        __m256i isum = _mm256_sub_epi32(
+            q6_K_half(a[i].ql, a[i].qh, b[i].qs, _mm256_permute2x128_si256(sc, sc, 0x00)),
+            _mm256_slli_epi32(off, 5));
+        isum = _mm256_add_epi32(
+            isum, q6_K_half(a[i].ql + 64, a[i].qh + 32, b[i].qs + 128, _mm256_permute2x128_si256(sc, sc, 0x11)));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(isum), acc);
     }
     *s = hsum_ps(acc);
+}
+
+static void q6_K_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
+{
+    const block_q6_K *wr[4];
+    const block_q8_K *xr[4];
+    UNROLL for (int r = 0; r < 4; r++) {
+        wr[r] = (const block_q6_K *)((const char *)w + r * wrb);
+        xr[r] = (const block_q8_K *)((const char *)x + r * xrb);
+    }
+    __m128 acc[4];
+    UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m128 dx = _mm_setr_ps(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);
+        for (int r = 0; r < 4; r++) {
+            const block_q6_K *a = &wr[r][i];
+            __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->scales));
+            __m256i isum[4];
+            UNROLL for (int c = 0; c < 4; c++)
+                isum[c] = _mm256_sub_epi32(
+                    _mm256_setzero_si256(),
+                    _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xr[c][i].bsums), sc), 5));
+            UNROLL for (int h = 0; h < 2; h++) {
+                __m256i sch = h ? _mm256_permute2x128_si256(sc, sc, 0x11) : _mm256_permute2x128_si256(sc, sc, 0x00);
+                UNROLL for (int k = 0; k < 4; k++) {
+                    __m256i q = q6_K_group(a->ql + 64 * h, a->qh + 32 * h, k);
+                    __m256i scale = _mm256_shuffle_epi8(sch, Q6_PICK(k));
+                    UNROLL for (int c = 0; c < 4; c++) {
+                        const int8_t *y = xr[c][i].qs + 128 * h + 32 * k;
+                        __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)y));
+                        isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p, scale));
+                    }
+                }
+            }
+            __m128 fi = _mm_cvtepi32_ps(reduce4_epi32(isum[0], isum[1], isum[2], isum[3]));
+            acc[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->d))), fi, acc[r]);
+        }
+    }
+    UNROLL for (int r = 0; r < 4; r++) _mm_storeu_ps(s + r * ss, acc[r]);
 }
 
 /* ---- dense helpers ---- */
@@ -570,12 +702,14 @@ void kernels_fill_avx2(rk_kernels *k)
     k->ext = 0;
     rk_type_ops *o = k->ops;
     o[GGML_TYPE_F32].vec_dot = f32_vec_dot;
+    o[GGML_TYPE_F32].vec_dot_4x = f32_vec_dot_4x;
     o[GGML_TYPE_F16].to_float = f16_to_float;
     o[GGML_TYPE_F16].from_float = f16_from_float;
     o[GGML_TYPE_F16].vec_dot = f16_vec_dot;
     o[GGML_TYPE_F16].vec_dot_4x = f16_vec_dot_4x;
     o[GGML_TYPE_BF16].to_float = bf16_to_float;
     o[GGML_TYPE_BF16].vec_dot = bf16_vec_dot;
+    o[GGML_TYPE_BF16].vec_dot_4x = bf16_vec_dot_4x;
     o[GGML_TYPE_Q8_0].to_float = q8_0_to_float;
     o[GGML_TYPE_Q8_0].from_float = q8_0_from_float;
     o[GGML_TYPE_Q8_0].vec_dot = q8_0_vec_dot;
@@ -585,8 +719,10 @@ void kernels_fill_avx2(rk_kernels *k)
     o[GGML_TYPE_Q4_0].vec_dot_4x = q4_0_vec_dot_4x;
     o[GGML_TYPE_Q4_K].to_float = q4_K_to_float;
     o[GGML_TYPE_Q4_K].vec_dot = q4_K_vec_dot;
+    o[GGML_TYPE_Q4_K].vec_dot_4x = q4_K_vec_dot_4x;
     o[GGML_TYPE_Q6_K].to_float = q6_K_to_float;
     o[GGML_TYPE_Q6_K].vec_dot = q6_K_vec_dot;
+    o[GGML_TYPE_Q6_K].vec_dot_4x = q6_K_vec_dot_4x;
     o[GGML_TYPE_Q8_K].from_float = q8_K_from_float;
     k->vec = (rk_vec_ops){dot_f32, axpy_f32, scale_f32, fp16_to_f32, f32_to_fp16};
 }

@@ -6,8 +6,13 @@
 #include "engine/cpu/kernels.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define VNNI __attribute__((target("avx512vnni")))
+
+/* Small fixed loops over tile rows and columns must be unrolled so their
+ * accumulators live in registers. */
+#define UNROLL _Pragma("GCC unroll 4")
 
 /* ---- helpers ---- */
 
@@ -105,32 +110,6 @@ static void f16_vec_dot(int64_t n, float *restrict s, const void *restrict w, co
     *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-/* All sixteen accumulators stay in registers (32 zmm): each weight vector is
- * converted once and used for four activation rows. */
-static void f16_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
-{
-    const rk_fp16 *wr[4];
-    const float *xr[4];
-    for (int r = 0; r < 4; r++) {
-        wr[r] = (const rk_fp16 *)((const char *)w + r * wrb);
-        xr[r] = (const float *)((const char *)x + r * xrb);
-    }
-    __m512 acc[4][4];
-    for (int r = 0; r < 4; r++)
-        for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 xv[4];
-        for (int c = 0; c < 4; c++) xv[c] = _mm512_maskz_loadu_ps(m, xr[c] + i);
-        for (int r = 0; r < 4; r++) {
-            __m512 wv = load_h16(wr[r] + i, m);
-            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
-        }
-    }
-    for (int r = 0; r < 4; r++)
-        for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);
-}
-
 static inline __m512 load_bf16(const rk_bf16 *p, __mmask16 m)
 {
     __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
@@ -153,6 +132,39 @@ static void bf16_vec_dot(int64_t n, float *restrict s, const void *restrict w, c
     }
     *s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
+
+static inline __m512 load_f16x(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+
+/* All sixteen accumulators stay in registers (32 zmm): each weight vector is
+ * converted once and used for four activation rows. */
+#define DEF_FLOAT_4X(NAME, T, LOAD16)                                                                         \
+    static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)    \
+    {                                                                                                         \
+        const T *wr[4];                                                                                       \
+        const float *xr[4];                                                                                   \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                         \
+            wr[r] = (const T *)((const char *)w + r * wrb);                                                   \
+            xr[r] = (const float *)((const char *)x + r * xrb);                                               \
+        }                                                                                                     \
+        __m512 acc[4][4];                                                                                     \
+        UNROLL for (int r = 0; r < 4; r++)                                                                           \
+            UNROLL for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();                                     \
+        for (int64_t i = 0; i < n; i += 16) {                                                                 \
+            __mmask16 m = tail_mask(n - i);                                                                   \
+            __m512 xv[4];                                                                                     \
+            UNROLL for (int c = 0; c < 4; c++) xv[c] = _mm512_maskz_loadu_ps(m, xr[c] + i);                         \
+            UNROLL for (int r = 0; r < 4; r++) {                                                                     \
+                __m512 wv = LOAD16(wr[r] + i, m);                                                             \
+                UNROLL for (int c = 0; c < 4; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);              \
+            }                                                                                                 \
+        }                                                                                                     \
+        UNROLL for (int r = 0; r < 4; r++)                                                                           \
+            UNROLL for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);                      \
+    }
+
+DEF_FLOAT_4X(f32_vec_dot_4x, float, load_f16x)
+DEF_FLOAT_4X(f16_vec_dot_4x, rk_fp16, load_h16)
+DEF_FLOAT_4X(bf16_vec_dot_4x, rk_bf16, load_bf16)
 
 /* ---- activation quantisers ---- */
 
@@ -251,38 +263,38 @@ DEF_Q8_0_DOT(q8_0_vec_dot_vnni, VNNI, DOT_VNNI)
     ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
     {                                                                                                         \
         const block_q8_0 *wr[4], *xr[4];                                                                      \
-        for (int r = 0; r < 4; r++) {                                                                         \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                         \
             wr[r] = (const block_q8_0 *)((const char *)w + r * wrb);                                          \
             xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);                                          \
         }                                                                                                     \
         const int64_t nb = n / QK8_0;                                                                         \
         __m512 acc[4][4];                                                                                     \
-        for (int r = 0; r < 4; r++)                                                                           \
-            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();                                     \
+        UNROLL for (int r = 0; r < 4; r++)                                                                           \
+            UNROLL for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();                                     \
         for (int64_t i = 0; i < nb; i += 2) {                                                                 \
             int two = i + 1 < nb;                                                                             \
             __m512i xv[4];                                                                                    \
             __m512 dx[4];                                                                                     \
-            for (int c = 0; c < 4; c++) {                                                                     \
+            UNROLL for (int c = 0; c < 4; c++) {                                                                     \
                 xv[c] = load2_i8(xr[c][i].qs, two ? xr[c][i + 1].qs : NULL);                                  \
                 if (VNNI_FORM) xv[c] = _mm512_xor_si512(xv[c], _mm512_set1_epi8(-128));                        \
                 dx[c] = scales2(h2f(xr[c][i].d), two ? h2f(xr[c][i + 1].d) : 0.0f);                           \
             }                                                                                                 \
-            for (int r = 0; r < 4; r++) {                                                                     \
+            UNROLL for (int r = 0; r < 4; r++) {                                                                     \
                 __m512i wv = load2_i8(wr[r][i].qs, two ? wr[r][i + 1].qs : NULL);                             \
                 __m512 dw = scales2(h2f(wr[r][i].d), two ? h2f(wr[r][i + 1].d) : 0.0f);                       \
                 Q8_0_4X_ROW_##VNNI_FORM                                                                      \
             }                                                                                                 \
         }                                                                                                     \
-        for (int r = 0; r < 4; r++)                                                                           \
-            for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);                      \
+        UNROLL for (int r = 0; r < 4; r++)                                                                           \
+            UNROLL for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);                      \
     }
 
 #define Q8_0_4X_ROW_0                                                                                         \
     {                                                                                                         \
         __m512i aw = _mm512_abs_epi8(wv);                                                                     \
         __mmask64 neg = _mm512_movepi8_mask(wv);                                                              \
-        for (int c = 0; c < 4; c++) {                                                                         \
+        UNROLL for (int c = 0; c < 4; c++) {                                                                         \
             __m512i sx = _mm512_mask_sub_epi8(xv[c], neg, _mm512_setzero_si512(), xv[c]);                     \
             acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx[c]), _mm512_cvtepi32_ps(dot4(aw, sx)), acc[r][c]); \
         }                                                                                                     \
@@ -291,7 +303,7 @@ DEF_Q8_0_DOT(q8_0_vec_dot_vnni, VNNI, DOT_VNNI)
     {                                                                                                         \
         __m512i base = _mm512_sub_epi32(_mm512_setzero_si512(),                                               \
                                         _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), wv)); \
-        for (int c = 0; c < 4; c++) {                                                                         \
+        UNROLL for (int c = 0; c < 4; c++) {                                                                         \
             __m512i p = _mm512_dpbusd_epi32(base, xv[c], wv);                                                 \
             acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx[c]), _mm512_cvtepi32_ps(p), acc[r][c]);          \
         }                                                                                                     \
@@ -352,34 +364,34 @@ DEF_Q4_0_DOT(q4_0_vec_dot_vnni, VNNI, dot_q4_0_vnni)
     {                                                                                                         \
         const block_q4_0 *wr[4];                                                                              \
         const block_q8_0 *xr[4];                                                                              \
-        for (int r = 0; r < 4; r++) {                                                                         \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                         \
             wr[r] = (const block_q4_0 *)((const char *)w + r * wrb);                                          \
             xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);                                          \
         }                                                                                                     \
         const int64_t nb = n / QK4_0;                                                                         \
         __m512 acc[4][4];                                                                                     \
-        for (int r = 0; r < 4; r++)                                                                           \
-            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();                                     \
+        UNROLL for (int r = 0; r < 4; r++)                                                                           \
+            UNROLL for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();                                     \
         for (int64_t i = 0; i < nb; i += 2) {                                                                 \
             int two = i + 1 < nb;                                                                             \
             __m512i xv[4], x8[4];                                                                             \
             __m512 dx[4];                                                                                     \
-            for (int c = 0; c < 4; c++) {                                                                     \
+            UNROLL for (int c = 0; c < 4; c++) {                                                                     \
                 xv[c] = load2_i8(xr[c][i].qs, two ? xr[c][i + 1].qs : NULL);                                  \
                 Q4_0_4X_X8_##VNNI_FORM;                                                                       \
                 dx[c] = scales2(h2f(xr[c][i].d), two ? h2f(xr[c][i + 1].d) : 0.0f);                           \
             }                                                                                                 \
-            for (int r = 0; r < 4; r++) {                                                                     \
+            UNROLL for (int r = 0; r < 4; r++) {                                                                     \
                 __m512i q = unpack2_q4_0(&wr[r][i], two ? &wr[r][i + 1] : NULL);                              \
                 __m512 dw = scales2(h2f(wr[r][i].d), two ? h2f(wr[r][i + 1].d) : 0.0f);                       \
-                for (int c = 0; c < 4; c++) {                                                                 \
+                UNROLL for (int c = 0; c < 4; c++) {                                                                 \
                     __m512i p = Q4_0_4X_DOT_##VNNI_FORM;                                                      \
                     acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx[c]), _mm512_cvtepi32_ps(p), acc[r][c]);  \
                 }                                                                                             \
             }                                                                                                 \
         }                                                                                                     \
-        for (int r = 0; r < 4; r++)                                                                           \
-            for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);                      \
+        UNROLL for (int r = 0; r < 4; r++)                                                                           \
+            UNROLL for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);                      \
     }
 
 #define Q4_0_4X_X8_0 x8[c] = _mm512_maddubs_epi16(_mm512_set1_epi8(8), xv[c])
@@ -394,14 +406,17 @@ DEF_Q4_0_4X(q4_0_vec_dot_4x_vnni, VNNI, 1)
 
 /* ---- Q4_K ---- */
 
-static inline void q4_K_scales(const uint8_t *p, uint8_t *sc, uint8_t *mn)
+/* Scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K block, unpacked four
+ * at a time in 32-bit words (see kernels_avx2.c). */
+static inline __m128i q4_K_scales_mins(const uint8_t *p)
 {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = p[j] & 63;
-        mn[j] = p[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((p[j + 8] & 0x0F) | ((p[j] >> 6) << 4));
-        mn[j + 4] = (uint8_t)((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
-    }
+    uint32_t u[3];
+    memcpy(u, p, 12);
+    const uint32_t m6 = 0x3F3F3F3F, m4 = 0x0F0F0F0F, top = 0x30303030;
+    uint32_t sc_lo = u[0] & m6, mn_lo = u[1] & m6;
+    uint32_t sc_hi = (u[2] & m4) | ((u[0] >> 2) & top);
+    uint32_t mn_hi = ((u[2] >> 4) & m4) | ((u[1] >> 2) & top);
+    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
 }
 
 static inline float hsum256(__m256 v)
@@ -412,16 +427,29 @@ static inline float hsum256(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* 16-bit lanes [v[a] x16 | v[b] x16] from eight 16-bit values. */
-static inline __m512i pick2_epi16(__m512i v, int a, int b)
+/* 16-bit lanes [v[a] x16 | v[b] x16]. */
+#define PICK2(v, a, b) \
+    _mm512_permutexvar_epi16(_mm512_inserti64x4(_mm512_set1_epi16(a), _mm256_set1_epi16(b), 1), (v))
+
+static inline __m512i madd_acc(__m512i acc, __m512i p, __m512i sc)
 {
-    return _mm512_permutexvar_epi16(_mm512_inserti64x4(_mm512_set1_epi16((short)a), _mm256_set1_epi16((short)b), 1), v);
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(p, sc));
 }
 
-static inline __m512i load_y2(const int8_t *lo, const int8_t *hi) { return load2_i8(lo, hi); }
+VNNI static inline __m512i madd_acc_vnni(__m512i acc, __m512i p, __m512i sc) { return _mm512_dpwssd_epi32(acc, p, sc); }
 
 /* One register holds two 32-byte chunks of qs: its low nibbles are
  * sub-blocks 2c and 2c+2, its high nibbles 2c+1 and 2c+3. */
+#define Q4_K_PAIR(c, MADD_ACC)                                                                                        \
+    {                                                                                                         \
+        __m512i q = _mm512_loadu_si512(a[i].qs + 32 * (c));                                                   \
+        const int8_t *y = b[i].qs + 64 * (c);                                                                 \
+        __m512i plo = _mm512_maddubs_epi16(_mm512_and_si512(q, m4), load2_i8(y, y + 64));                     \
+        __m512i phi = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), load2_i8(y + 32, y + 96)); \
+        isum = MADD_ACC(isum, plo, PICK2(sc, 2 * (c), 2 * (c) + 2));                                          \
+        isum = MADD_ACC(isum, phi, PICK2(sc, 2 * (c) + 1, 2 * (c) + 3));                                      \
+    }
+
 #define DEF_Q4_K_DOT(NAME, ATTR, MADD_ACC)                                                                    \
     ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
     {                                                                                                         \
@@ -431,21 +459,13 @@ static inline __m512i load_y2(const int8_t *lo, const int8_t *hi) { return load2
         __m512 acc = _mm512_setzero_ps();                                                                     \
         __m256 accm = _mm256_setzero_ps();                                                                    \
         for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
-            uint8_t sc[8], mn[8];                                                                             \
-            q4_K_scales(a[i].scales, sc, mn);                                                                 \
-            __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), _mm256_set1_epi16(1)); \
-            __m256i mp = _mm256_mullo_epi32(bs, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)));  \
-            __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));   \
+            __m128i sm = q4_K_scales_mins(a[i].scales);                                                       \
+            __m256i mins2 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));                                  \
+            __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), mins2);           \
+            __m512i sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));                                       \
             __m512i isum = _mm512_setzero_si512();                                                            \
-            for (int c = 0; c < 4; c += 2) {                                                                  \
-                __m512i q = _mm512_loadu_si512(a[i].qs + 32 * c);                                             \
-                const int8_t *y = b[i].qs + 64 * c;                                                           \
-                __m512i plo = _mm512_maddubs_epi16(_mm512_and_si512(q, m4), load_y2(y, y + 64));              \
-                __m512i phi = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4),             \
-                                                   load_y2(y + 32, y + 96));                                  \
-                isum = MADD_ACC(isum, plo, pick2_epi16(sc16, 2 * c, 2 * c + 2));                              \
-                isum = MADD_ACC(isum, phi, pick2_epi16(sc16, 2 * c + 1, 2 * c + 3));                          \
-            }                                                                                                 \
+            Q4_K_PAIR(0, MADD_ACC)                                                                                   \
+            Q4_K_PAIR(2, MADD_ACC)                                                                                   \
             float d = b[i].d * h2f(a[i].d), dmin = b[i].d * h2f(a[i].dmin);                                   \
             acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);                          \
             accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mp), accm);                       \
@@ -453,15 +473,75 @@ static inline __m512i load_y2(const int8_t *lo, const int8_t *hi) { return load2
         *s = _mm512_reduce_add_ps(acc) - hsum256(accm);                                                      \
     }
 
-static inline __m512i madd_acc(__m512i acc, __m512i p, __m512i sc)
-{
-    return _mm512_add_epi32(acc, _mm512_madd_epi16(p, sc));
-}
-
-VNNI static inline __m512i madd_acc_vnni(__m512i acc, __m512i p, __m512i sc) { return _mm512_dpwssd_epi32(acc, p, sc); }
-
 DEF_Q4_K_DOT(q4_K_vec_dot, , madd_acc)
 DEF_Q4_K_DOT(q4_K_vec_dot_vnni, VNNI, madd_acc_vnni)
+
+/* {sum a, sum b, sum c, sum d} of four vectors' int32 lanes. */
+static inline __m128i reduce4_epi32(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+#define FOLD(v) _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1))
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(FOLD(a), FOLD(b)), _mm256_hadd_epi32(FOLD(c), FOLD(d)));
+#undef FOLD
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+static inline __m128i reduce4_epi32_256(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* Two nibble chunks of weight row r against the four activation rows. */
+#define Q4_K_4X_PAIR(k, MADD_ACC)                                                                             \
+    {                                                                                                         \
+        __m512i q = _mm512_loadu_si512(a->qs + 32 * (k));                                                     \
+        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);             \
+        __m512i slo = PICK2(sc, 2 * (k), 2 * (k) + 2), shi = PICK2(sc, 2 * (k) + 1, 2 * (k) + 3);             \
+        UNROLL for (int c = 0; c < 4; c++) {                                                                         \
+            const int8_t *y = xr[c][i].qs + 64 * (k);                                                         \
+            isum[c] = MADD_ACC(isum[c], _mm512_maddubs_epi16(lo, load2_i8(y, y + 64)), slo);                  \
+            isum[c] = MADD_ACC(isum[c], _mm512_maddubs_epi16(hi, load2_i8(y + 32, y + 96)), shi);             \
+        }                                                                                                     \
+    }
+
+#define DEF_Q4_K_4X(NAME, ATTR, MADD_ACC)                                                                     \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        const block_q4_K *wr[4];                                                                              \
+        const block_q8_K *xr[4];                                                                              \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                         \
+            wr[r] = (const block_q4_K *)((const char *)w + r * wrb);                                          \
+            xr[r] = (const block_q8_K *)((const char *)x + r * xrb);                                          \
+        }                                                                                                     \
+        const __m512i m4 = _mm512_set1_epi8(0x0F);                                                            \
+        __m128 acc[4], accm[4];                                                                               \
+        UNROLL for (int r = 0; r < 4; r++) acc[r] = accm[r] = _mm_setzero_ps();                                      \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            __m128 dx = _mm_setr_ps(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);                         \
+            UNROLL for (int r = 0; r < 4; r++) {                                                                     \
+                const block_q4_K *a = &wr[r][i];                                                              \
+                __m128i sm = q4_K_scales_mins(a->scales);                                                     \
+                __m256i mins2 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));                              \
+                __m512i sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));                                   \
+                __m512i isum[4];                                                                              \
+                __m256i msum[4];                                                                              \
+                UNROLL for (int c = 0; c < 4; c++) {                                                                 \
+                    isum[c] = _mm512_setzero_si512();                                                         \
+                    msum[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xr[c][i].bsums), mins2);  \
+                }                                                                                             \
+                Q4_K_4X_PAIR(0, MADD_ACC)                                                                     \
+                Q4_K_4X_PAIR(2, MADD_ACC)                                                                     \
+                __m128 fi = _mm_cvtepi32_ps(reduce4_epi32(isum[0], isum[1], isum[2], isum[3]));               \
+                __m128 fm = _mm_cvtepi32_ps(reduce4_epi32_256(msum[0], msum[1], msum[2], msum[3]));           \
+                acc[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->d))), fi, acc[r]);                    \
+                accm[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->dmin))), fm, accm[r]);               \
+            }                                                                                                 \
+        }                                                                                                     \
+        UNROLL for (int r = 0; r < 4; r++) _mm_storeu_ps(s + r * ss, _mm_sub_ps(acc[r], accm[r]));                   \
+    }
+
+DEF_Q4_K_4X(q4_K_vec_dot_4x, , madd_acc)
+DEF_Q4_K_4X(q4_K_vec_dot_4x_vnni, VNNI, madd_acc_vnni)
 
 /* ---- Q6_K ---- */
 
@@ -496,7 +576,7 @@ static inline void unpack_q6_K(const uint8_t *ql, const uint8_t *qh, __m512i *lo
             __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), sc16);           \
             __m512i scz = _mm512_castsi256_si512(sc16);                                                       \
             __m512i isum = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5))); \
-            for (int h = 0; h < 2; h++) {                                                                     \
+            UNROLL for (int h = 0; h < 2; h++) {                                                                     \
                 __m512i qlo, qhi;                                                                             \
                 unpack_q6_K(a[i].ql + 64 * h, a[i].qh + 32 * h, &qlo, &qhi);                                  \
                 __m512i idx = h ? _mm512_add_epi16(pick_lo, eight) : pick_lo;                                 \
@@ -513,6 +593,53 @@ static inline void unpack_q6_K(const uint8_t *ql, const uint8_t *qh, __m512i *lo
 
 DEF_Q6_K_DOT(q6_K_vec_dot, , madd_acc)
 DEF_Q6_K_DOT(q6_K_vec_dot_vnni, VNNI, madd_acc_vnni)
+
+#define DEF_Q6_K_4X(NAME, ATTR, MADD_ACC)                                                                     \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        const block_q6_K *wr[4];                                                                              \
+        const block_q8_K *xr[4];                                                                              \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                         \
+            wr[r] = (const block_q6_K *)((const char *)w + r * wrb);                                          \
+            xr[r] = (const block_q8_K *)((const char *)x + r * xrb);                                          \
+        }                                                                                                     \
+        const __m512i pick_lo = _mm512_setr_epi32(0, 0, 0, 0, 0x10001, 0x10001, 0x10001, 0x10001, 0x20002,    \
+                                                  0x20002, 0x20002, 0x20002, 0x30003, 0x30003, 0x30003, 0x30003); \
+        const __m512i four = _mm512_set1_epi16(4), eight = _mm512_set1_epi16(8);                              \
+        __m128 acc[4];                                                                                        \
+        UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm_setzero_ps();                                                \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            __m128 dx = _mm_setr_ps(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);                         \
+            UNROLL for (int r = 0; r < 4; r++) {                                                                     \
+                const block_q6_K *a = &wr[r][i];                                                              \
+                __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->scales));             \
+                __m512i scz = _mm512_castsi256_si512(sc16);                                                   \
+                __m512i isum[4];                                                                              \
+                UNROLL for (int c = 0; c < 4; c++) {                                                                 \
+                    __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xr[c][i].bsums), sc16); \
+                    isum[c] = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5))); \
+                }                                                                                             \
+                UNROLL for (int h = 0; h < 2; h++) {                                                                 \
+                    __m512i qlo, qhi;                                                                         \
+                    unpack_q6_K(a->ql + 64 * h, a->qh + 32 * h, &qlo, &qhi);                                  \
+                    __m512i idx = h ? _mm512_add_epi16(pick_lo, eight) : pick_lo;                             \
+                    __m512i slo = _mm512_permutexvar_epi16(idx, scz);                                         \
+                    __m512i shi = _mm512_permutexvar_epi16(_mm512_add_epi16(idx, four), scz);                 \
+                    UNROLL for (int c = 0; c < 4; c++) {                                                             \
+                        const int8_t *y = xr[c][i].qs + 128 * h;                                              \
+                        isum[c] = MADD_ACC(isum[c], _mm512_maddubs_epi16(qlo, _mm512_loadu_si512(y)), slo);   \
+                        isum[c] = MADD_ACC(isum[c], _mm512_maddubs_epi16(qhi, _mm512_loadu_si512(y + 64)), shi); \
+                    }                                                                                         \
+                }                                                                                             \
+                __m128 fi = _mm_cvtepi32_ps(reduce4_epi32(isum[0], isum[1], isum[2], isum[3]));               \
+                acc[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->d))), fi, acc[r]);                    \
+            }                                                                                                 \
+        }                                                                                                     \
+        UNROLL for (int r = 0; r < 4; r++) _mm_storeu_ps(s + r * ss, acc[r]);                                        \
+    }
+
+DEF_Q6_K_4X(q6_K_vec_dot_4x, , madd_acc)
+DEF_Q6_K_4X(q6_K_vec_dot_4x_vnni, VNNI, madd_acc_vnni)
 
 /* ---- dense helpers ---- */
 
@@ -562,18 +689,22 @@ void kernels_fill_avx512(rk_kernels *k)
     k->ext &= RK_EXT_AVX512VNNI;
     rk_type_ops *o = k->ops;
     o[GGML_TYPE_F32].vec_dot = f32_vec_dot;
+    o[GGML_TYPE_F32].vec_dot_4x = f32_vec_dot_4x;
     o[GGML_TYPE_F16].to_float = f16_to_float;
     o[GGML_TYPE_F16].from_float = f16_from_float;
     o[GGML_TYPE_F16].vec_dot = f16_vec_dot;
     o[GGML_TYPE_F16].vec_dot_4x = f16_vec_dot_4x;
     o[GGML_TYPE_BF16].vec_dot = bf16_vec_dot;
+    o[GGML_TYPE_BF16].vec_dot_4x = bf16_vec_dot_4x;
     o[GGML_TYPE_Q8_0].from_float = q8_0_from_float;
     o[GGML_TYPE_Q8_0].vec_dot = vnni ? q8_0_vec_dot_vnni : q8_0_vec_dot;
     o[GGML_TYPE_Q8_0].vec_dot_4x = vnni ? q8_0_vec_dot_4x_vnni : q8_0_vec_dot_4x;
     o[GGML_TYPE_Q4_0].vec_dot = vnni ? q4_0_vec_dot_vnni : q4_0_vec_dot;
     o[GGML_TYPE_Q4_0].vec_dot_4x = vnni ? q4_0_vec_dot_4x_vnni : q4_0_vec_dot_4x;
     o[GGML_TYPE_Q4_K].vec_dot = vnni ? q4_K_vec_dot_vnni : q4_K_vec_dot;
+    o[GGML_TYPE_Q4_K].vec_dot_4x = vnni ? q4_K_vec_dot_4x_vnni : q4_K_vec_dot_4x;
     o[GGML_TYPE_Q6_K].vec_dot = vnni ? q6_K_vec_dot_vnni : q6_K_vec_dot;
+    o[GGML_TYPE_Q6_K].vec_dot_4x = vnni ? q6_K_vec_dot_4x_vnni : q6_K_vec_dot_4x;
     o[GGML_TYPE_Q8_K].from_float = q8_K_from_float;
     k->vec = (rk_vec_ops){dot_f32, axpy_f32, scale_f32, fp16_to_f32, f32_to_fp16};
 }
