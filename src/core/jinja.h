@@ -5,8 +5,15 @@
  * (trim_blocks and lstrip_blocks on, one trailing newline dropped), same
  * precedence, same undefined/none semantics and the same output formatting
  * (numbers printed like JavaScript, tojson like its toJSON). Where the
- * reference throws, rendering fails with a message; a few filters the
- * reference lacks are accepted as extensions (see jinja_eval/builtins).
+ * reference throws, rendering fails with a message. Extensions, only where
+ * the reference has no such filter or rejects the form: d and a bare
+ * default (= default('')), count, select/reject, round, first/last of a
+ * string.
+ *
+ * Context values convert like JSON.parse + Object.entries would: integral
+ * reals become integers, integer-like object keys come first in ascending
+ * order. Load request JSON with JSON_DECODE_INT_AS_REAL to accept integers
+ * beyond 64 bits as JavaScript does.
  *
  * Templates are immutable after parsing and may be rendered concurrently.
  */

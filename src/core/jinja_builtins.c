@@ -1009,7 +1009,6 @@ static int filter_call(jctx *c, jval v, const jnode *call, jenv *env, jval *out)
     jarr *pos;
     jdict *kw;
     if (jeval_args(c, &call->list, env, &pos, &kw)) return -1;
-    args_view a = {pos, kw};
     int rc = -1;
     jval x;
     if (strcmp(name, "tojson") == 0) {
@@ -1163,7 +1162,6 @@ static int filter_call(jctx *c, jval v, const jnode *call, jenv *env, jval *out)
         rc = jctx_fail(c, "Cannot apply filter \"%s\" to type: %s", name, jv_type_name(v));
     }
 done:
-    (void)a;
     jarr_release(pos);
     jdict_release(kw);
     return rc;

@@ -301,7 +301,6 @@ void jnode_free(jnode *n);
 int jeval_expr(jctx *c, const jnode *n, jenv *env, jval *out);
 int jeval_args(jctx *c, const jnode_list *args, jenv *env, jarr **pos, jdict **kw);
 int jcall(jctx *c, jval fn, jarr *pos, jdict *kw, jenv *env, jval *out);
-void jctx_linecol_prefix(jctx *c, uint32_t pos, char *buf, size_t n);
 
 int jbi_member(jctx *c, jval obj, const char *name, size_t len, jval *out); /* builtin attribute */
 int jbi_call(jctx *c, const jfunc *f, jarr *pos, jdict *kw, jval *out);
