@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "core/chat_builtin.h"
+#include "core/chat_format.h"
 #include "core/textgen.h"
 #include "engine/engine.h"
 #include "engine/cpu/sampler.h"
@@ -147,7 +147,7 @@ typedef struct {
     engine_model *model;
     engine_session *session;
     engine_info info;
-    chat_family family;
+    chat_format chat;
     double load_ms;
 } runner;
 
@@ -230,7 +230,7 @@ static int generate(runner *r, const run_options *o, const char *text, bool add_
     }
     const char *stops[8];
     int n_stop = 0;
-    if (!o->raw) n_stop = chat_builtin_stops(r->family, stops, 8);
+    if (!o->raw) n_stop = chat_builtin_stops(r->chat.family, stops, 8);
     textgen_params p = {
         .gen = {.sampling = o->sampling, .max_tokens = o->max_tokens, .n_keep = -1, .cancel = &interrupted},
         .stop = stops,
@@ -249,6 +249,13 @@ static int generate(runner *r, const run_options *o, const char *text, bool add_
     if (!o->quiet) print_timings(r, &res);
     else putchar('\n');
     return 0;
+}
+
+/* A rendered chat prompt gets the model's BOS unless the template wrote it. */
+static bool wants_bos(const runner *r, const char *prompt)
+{
+    const char *bos = r->info.bos_text;
+    return !(bos && *bos && strncmp(prompt, bos, strlen(bos)) == 0);
 }
 
 /* ---- interactive chat ------------------------------------------------- */
@@ -325,11 +332,11 @@ static int chat_loop(runner *r, const run_options *o)
             continue;
         }
         history[n++] = (chat_message){"user", msg};
-        char *prompt = NULL;
-        if (chat_builtin_render(r->family, history, n, true, NULL, &prompt) != 0)
-            fprintf(stderr, "rkserve run: cannot format the conversation as %s\n", chat_builtin_name(r->family));
+        char err[512];
+        char *prompt = chat_format_render(&r->chat, history, n, true, err, sizeof err);
+        if (!prompt) fprintf(stderr, "rkserve run: %s\n", err);
         text_buf reply = {0};
-        int rc = prompt ? generate(r, o, prompt, false, &reply) : -1;
+        int rc = prompt ? generate(r, o, prompt, wants_bos(r, prompt), &reply) : -1;
         free(prompt);
         if (rc != 0) {
             free(reply.buf);
@@ -372,7 +379,10 @@ int cmd_run(int argc, char **argv)
     }
     r.load_ms = now_ms() - t0;
     r.ops->info(r.model, &r.info);
-    r.family = chat_builtin_detect(r.info.chat_template, r.info.arch);
+    char warn[512];
+    chat_format_init(&r.chat, r.info.chat_template, r.info.arch, r.info.bos_text, r.info.eos_text, warn,
+                     sizeof warn);
+    if (warn[0] && !o.raw) fprintf(stderr, "rkserve run: %s\n", warn);
 
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;
@@ -386,17 +396,18 @@ int cmd_run(int argc, char **argv)
         int n = 0;
         if (o.system) msgs[n++] = (chat_message){"system", o.system};
         msgs[n++] = (chat_message){"user", o.prompt};
-        char *prompt = NULL;
-        if (chat_builtin_render(r.family, msgs, n, true, NULL, &prompt) != 0)
-            fprintf(stderr, "rkserve run: cannot format the prompt as %s\n", chat_builtin_name(r.family));
-        rc = prompt ? generate(&r, &o, prompt, false, NULL) : -1;
+        char *prompt = chat_format_render(&r.chat, msgs, n, true, err, sizeof err);
+        if (!prompt) fprintf(stderr, "rkserve run: %s\n", err);
+        rc = prompt ? generate(&r, &o, prompt, wants_bos(&r, prompt), NULL) : -1;
         free(prompt);
     } else {
         if (!o.quiet)
             fprintf(stderr, "%s (%s, %d-token context, %s chat format) loaded in %.0f ms\n", r.info.name,
-                    r.info.arch, r.info.n_ctx, chat_builtin_name(r.family), r.load_ms);
+                    r.info.arch, r.info.n_ctx, r.chat.tmpl ? "the model's own" : chat_builtin_name(r.chat.family),
+                    r.load_ms);
         rc = chat_loop(&r, &o);
     }
+    chat_format_free(&r.chat);
     r.ops->session_free(r.session);
     r.ops->unload(r.model);
     return rc == 0 ? 0 : 1;

@@ -29,6 +29,8 @@ typedef struct {
     const char *arch;           /* "llama", "qwen2", ... */
     const char *name;           /* general.name or the file's */
     const char *chat_template;  /* the model's Jinja template, or NULL */
+    const char *bos_text;       /* text of the BOS / EOS tokens for templates, or NULL */
+    const char *eos_text;
     int32_t n_ctx_train;
     int32_t n_ctx;
     int32_t n_vocab;

@@ -28,6 +28,7 @@ struct engine_model {
     int32_t n_ctx;
     int32_t n_batch;
     char *chat_template;
+    char *bos_text, *eos_text;
     uint64_t fingerprint;
 };
 
@@ -79,6 +80,17 @@ static int default_threads(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* A special token's text as templates see it, or NULL. */
+static char *token_text(const tokenizer *tok, int32_t id)
+{
+    if (id < 0) return NULL;
+    char buf[256];
+    int n = tokenizer_token_to_piece(tok, id, true, buf, sizeof buf);
+    if (n < 0 || n >= (int)sizeof buf) return NULL;
+    buf[n] = 0;
+    return strdup(buf);
+}
+
 static engine_model *cpu_load(const engine_load_params *p, char *err, size_t errlen)
 {
     engine_model *em = calloc(1, sizeof *em);
@@ -126,6 +138,8 @@ static engine_model *cpu_load(const engine_load_params *p, char *err, size_t err
             em->chat_template[tmpl.len] = 0;
         }
     }
+    em->bos_text = token_text(em->tok, tokenizer_bos(em->tok));
+    em->eos_text = token_text(em->tok, tokenizer_eos(em->tok));
     em->fingerprint = model_fingerprint(em);
     return em;
 fail:
@@ -144,6 +158,8 @@ static void cpu_unload(engine_model *em)
     rk_model_free(em->model);
     gguf_close(em->gguf);
     free(em->chat_template);
+    free(em->bos_text);
+    free(em->eos_text);
     free(em);
 }
 
@@ -155,6 +171,8 @@ static void cpu_info(const engine_model *em, engine_info *out)
     out->arch = m->arch;
     out->name = m->name;
     out->chat_template = em->chat_template;
+    out->bos_text = em->bos_text;
+    out->eos_text = em->eos_text;
     out->n_ctx_train = m->n_ctx_train;
     out->n_ctx = em->n_ctx;
     out->n_vocab = m->n_vocab;
