@@ -96,7 +96,8 @@ def _dq_f32(b):
 
 
 def _q_f16(x):
-    return x.astype("<f2")
+    with np.errstate(over="ignore"):          # beyond 65504 becomes inf, as in ggml
+        return x.astype("<f2")
 
 
 def _dq_f16(b):

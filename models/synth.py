@@ -81,22 +81,31 @@ def synthetic_vocab(n_vocab, seed):
     seen = set(tokens)
     merges = []
     wordish = [b2u[b] for b in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,"]
+    # pools hold tokens of at most 6 characters, so joins stay short and
+    # almost never repeat: one draw per merge on average
     left_pool = list(wordish)                                  # may start with the space marker
     right_pool = [t for t in wordish if t != b2u[32]]
     rng = np.random.default_rng([seed, 0x70C])
     n_merge = n_vocab - 256 - len(SPECIALS)
+    draws = iter(())
     while len(merges) < n_merge:
-        a = left_pool[int(rng.integers(len(left_pool)))]
-        b = right_pool[int(rng.integers(len(right_pool)))]
+        try:
+            ra, rb = next(draws)
+        except StopIteration:
+            draws = iter(rng.random((4096, 2)).tolist())
+            continue
+        a = left_pool[int(ra * len(left_pool))]
+        b = right_pool[int(rb * len(right_pool))]
         t = a + b
-        if t in seen or len(t) > 16:
+        if t in seen:
             continue
         seen.add(t)
         tokens.append(t)
         merges.append(f"{a} {b}")
-        left_pool.append(t)
-        if not t.startswith(b2u[32]):
-            right_pool.append(t)
+        if len(t) <= 6:
+            left_pool.append(t)
+            if not t.startswith(b2u[32]):
+                right_pool.append(t)
     tokens += SPECIALS
     types = [1] * (len(tokens) - len(SPECIALS)) + [3] * len(SPECIALS)
     return tokens, types, merges
