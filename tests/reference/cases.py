@@ -15,11 +15,12 @@ import synth  # noqa: E402
 
 
 class Case:
-    def __init__(self, name, arch, shape, ftype, extra=(), greedy=False, n_prompt=32):
+    def __init__(self, name, arch, shape, ftype, extra=(), greedy=False, n_prompt=32, batch=0):
         self.name, self.arch, self.shape, self.ftype = name, arch, shape, ftype
         self.extra = list(extra)
         self.greedy = greedy
         self.n_prompt = n_prompt
+        self.batch = batch        # >0: the engine takes the prompt in chunks of this many tokens
 
     def synth_args(self, out, seed=7):
         return ["--arch", self.arch, "--shape", self.shape, "--type", self.ftype,
@@ -49,13 +50,14 @@ CASES = [
     Case("llama-rope-linear", "llama", "tiny", "F32", ["--untied", "--rope-scaling", "linear",
                                                       "--rope-factor", "4"], greedy=True, n_prompt=48),
     Case("llama-rope-llama3", "llama", "tiny", "F32", ["--untied", "--rope-scaling", "llama3"],
-         greedy=True, n_prompt=48),
+         greedy=True, n_prompt=48, batch=7),
     Case("qwen2-f32", "qwen2", "tiny", "F32", ["--tied"], greedy=True),
+    Case("qwen2-f32-1by1", "qwen2", "tiny", "F32", ["--tied"], batch=1),
     Case("qwen2-q8_0", "qwen2", "tiny", "Q8_0", ["--tied"]),
     Case("qwen3-f32", "qwen3", "tiny", "F32", ["--tied"], greedy=True),
     Case("qwen3-f16", "qwen3", "tiny", "F16", ["--tied"]),
     Case("qwen3-q4_k", "qwen3", "tiny256", "Q4_K", ["--tied"]),
-    Case("qwen3-mixed", "qwen3", "tiny256", "mixed", ["--tied"]),
+    Case("qwen3-mixed", "qwen3", "tiny256", "mixed", ["--tied"], batch=5),
     # the one not-tiny case: SmolLM2's 576 width (K-quant fallbacks), 4 layers, 64 tokens
     Case("llama-small-mixed", "llama", "small", "mixed", [], n_prompt=64),
 ]
