@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The rkserve command line: help, version, errors, one-shot and interactive runs.
+set -u
+bin=$1 models=$2
+fails=0 passes=0
+check() { # name, condition command...
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+out=$(mktemp); err=$(mktemp); trap 'rm -f "$out" "$err"' EXIT
+model=$models/llama-f32.gguf
+
+"$bin" --version >"$out"; check "--version" grep -q '^rkserve [0-9]' "$out"
+"$bin" --help >"$out"; check "--help lists run" grep -q 'run' "$out"
+"$bin" run --help >"$out"; check "run --help lists options" grep -q -- '--top-p' "$out"
+"$bin" nosuchcmd 2>"$err"; rc=$?
+check "unknown command exits 2" test $rc -eq 2
+check "unknown command is named" grep -q "unknown command 'nosuchcmd'" "$err"
+"$bin" run /nonexistent.gguf -p hi 2>"$err"; rc=$?
+check "missing model fails" test $rc -eq 1
+check "missing model message" grep -q 'No such file' "$err"
+"$bin" run "$model" -p hi --temp abc 2>"$err"; rc=$?
+check "bad number is refused" test $rc -eq 2
+
+# one-shot, greedy: reproducible, exactly -n tokens reported
+"$bin" run "$model" --raw -p "abc" -n 8 --temp 0 >"$out" 2>"$err"
+check "raw run succeeds" test $? -eq 0
+check "timings on stderr" grep -q 'decode 8 tokens' "$err"
+first=$(cat "$out")
+"$bin" run "$model" --raw -p "abc" -n 8 --temp 0 -q >"$out" 2>/dev/null
+check "greedy is reproducible" test "$first" = "$(cat "$out")"
+"$bin" run "$model" --raw -p "abc" -n 8 --temp 1 --seed 5 -q >"$out" 2>/dev/null; a=$(cat "$out")
+"$bin" run "$model" --raw -p "abc" -n 8 --temp 1 --seed 5 -q >"$out" 2>/dev/null
+check "a fixed seed is reproducible" test "$a" = "$(cat "$out")"
+
+# interactive: two turns reuse the conversation, /clear resets, /bye leaves
+printf 'hello\nand again\n/clear\n"""\nline one\nline two\n"""\n/bye\n' |
+  "$bin" run "$model" -n 4 --temp 0 >"$out" 2>"$err"
+check "chat exits cleanly" test $? -eq 0
+check "chat answered three times" test "$(grep -c 'decode 4 tokens' "$err")" -eq 3
+check "second turn reused the first" grep -qv '(0 reused)' <(sed -n 2p <(grep 'prompt' "$err"))
+check "/clear acknowledged" grep -q 'Cleared the conversation' "$out"
+check "turn after /clear starts clean" grep -q '(0 reused)' <(sed -n 3p <(grep 'prompt' "$err"))
+
+echo "$passes checks passed, $fails failed"
+exit $((fails > 0))
