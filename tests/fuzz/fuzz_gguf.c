@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/cpu/gguf.h"
+#include "format/gguf.h"
 
 static volatile uint64_t sink;
 

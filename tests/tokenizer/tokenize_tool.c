@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/cpu/gguf.h"
+#include "format/gguf.h"
 #include "engine/cpu/pretokenize.h"
 #include "engine/cpu/tokenizer.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "engine/cpu/forward.h"
-#include "engine/cpu/gguf.h"
+#include "format/gguf.h"
 #include "engine/cpu/model.h"
 #include "util/threadpool.h"
 

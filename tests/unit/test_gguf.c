@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "engine/cpu/ggml_types.h"
-#include "engine/cpu/gguf.h"
+#include "format/ggml_types.h"
+#include "format/gguf.h"
 
 /* ---- byte builder ---- */
 

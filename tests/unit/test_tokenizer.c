@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "engine/cpu/gguf.h"
+#include "format/gguf.h"
 #include "engine/cpu/pretokenize.h"
 #include "engine/cpu/tokenizer.h"
 #include "engine/cpu/unicode.h"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "engine/cpu/forward.h"
-#include "engine/cpu/gguf.h"
+#include "format/gguf.h"
 #include "engine/cpu/model.h"
 #include "engine/cpu/sampler.h"
 #include "engine/cpu/tokenizer.h"

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/cpu/ggml_types.h"
+#include "format/ggml_types.h"
 
 typedef enum {
     RK_ISA_SCALAR = 0,

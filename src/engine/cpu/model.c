@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/cpu/ggml_types.h"
+#include "format/ggml_types.h"
 #include "engine/cpu/kernels.h"
 
 typedef struct {

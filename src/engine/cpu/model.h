@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/cpu/gguf.h"
+#include "format/gguf.h"
 
 /* A weight matrix of n_out rows, each n_in elements of `type`, row-major. */
 typedef struct {

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/cpu/gguf.h"
+#include "format/gguf.h"
 #include "util/utf8.h"
 
 typedef struct tokenizer tokenizer;

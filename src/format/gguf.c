@@ -1,6 +1,6 @@
-#include "engine/cpu/gguf.h"
+#include "format/gguf.h"
 
-#include "engine/cpu/ggml_types.h"
+#include "format/ggml_types.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "engine/cpu/ggml_types.h"
+#include "format/ggml_types.h"
 
 #include <string.h>
 
