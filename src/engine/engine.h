@@ -56,6 +56,11 @@ typedef struct {
     int32_t n_keep;               /* < 0: no context shift; else tokens kept when the context is full */
     bool ignore_eos;
     atomic_bool *cancel;          /* optional: checked between prefill chunks and tokens */
+    /* Optional: edits the logits before each token is sampled (constrained
+     * output sets disallowed tokens to -INFINITY). Engines that cannot
+     * expose logits refuse a request that sets it. */
+    void (*logits_filter)(void *user, float *logits, int32_t n_vocab);
+    void *filter_user;
 } engine_gen_params;
 
 typedef struct {

@@ -321,7 +321,12 @@ static int cpu_generate(engine_session *s, const int32_t *prompt, int64_t n_prom
             stats->finish = ENGINE_FINISH_CANCELLED;
             break;
         }
+        if (p->logits_filter) p->logits_filter(p->filter_user, s->logits, em->model->n_vocab);
         int32_t tok = sampler_sample(smp, s->logits);
+        if (tok < 0) { /* every token was filtered out */
+            stats->finish = ENGINE_FINISH_EOG;
+            break;
+        }
         sampler_accept(smp, tok);
         if (!p->ignore_eos && tokenizer_is_eog(em->tok, tok)) {
             stats->finish = ENGINE_FINISH_EOG;
