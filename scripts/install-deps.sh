@@ -17,8 +17,12 @@ APT_PACKAGES=(
   nodejs npm
 )
 
+# arm64 builds of what rkcore and the unit tests link, for `make aarch64`
+# (Debian multiarch; needs the arm64 architecture enabled in dpkg)
+CROSS_PACKAGES=(libcmocka-dev:arm64 libjansson-dev:arm64)
+
 missing=()
-for p in "${APT_PACKAGES[@]}"; do
+for p in "${APT_PACKAGES[@]}" "${CROSS_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # node and npm may come from elsewhere on the machine; only ask apt when absent
@@ -29,6 +33,9 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  if [[ " ${missing[*]} " == *":arm64 "* ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+  fi
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
