@@ -13,16 +13,16 @@ model=models/fortune/fortune-llama.gguf
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "rkserve $("$bin" --version | cut -d' ' -f2): $model"
-"$bin" run "$model" --raw -p "x" -n 0 2>&1 >/dev/null | tail -1 || true
 
-for prompt in "Fortune favors the" "A journey of a thousand miles" "The best way to"; do
+for prompt in "Soap and education are not as sudden as" "Work consists of whatever a body is obliged" \
+              "Q:	How many supply-siders does it take to"; do
   say "completion of: \"$prompt\" (greedy)"
   "$bin" run "$model" --raw --temp 0 -n 48 -p "$prompt"
 done
 
-say "the same prompt sampled at temperature 0.8 with two seeds"
-for seed in 1 2; do
-  "$bin" run "$model" --raw --temp 0.8 --seed $seed -n 32 -p "Fortune favors the" -q
+say "\"The\" sampled at temperature 1.0 with three seeds (each reproducible)"
+for seed in 1 2 3; do
+  "$bin" run "$model" --raw --temp 1.0 --seed $seed -n 24 -p "The" -q
 done
 
 say "chat format (the model's own ChatML template)"
