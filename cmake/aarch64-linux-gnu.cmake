@@ -12,4 +12,9 @@ set(CMAKE_IGNORE_PATH /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)
 set(ENV{PKG_CONFIG_PATH} "")
 
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /usr/aarch64-linux-gnu)
+# Programs run on the arm64 multiarch runtime (-L /: /lib/ld-linux-aarch64.so.1
+# and /lib/aarch64-linux-gnu), the one libcmocka0:arm64 and libjansson4:arm64
+# come with. With -L /usr/aarch64-linux-gnu the loader came from the cross
+# libc (2.36-8cross1) but the host's ld.so.cache handed it the multiarch
+# libc.so.6 (2.36-9+deb12u14); the mismatch made pthread_create loop forever.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /)
