@@ -20,7 +20,11 @@ typedef enum {
 } rk_isa;
 
 /* Operations for one weight type. A matrix row of type T is multiplied with an
- * activation row first converted to T's vec_dot_type by from_float. */
+ * activation row first converted to T's vec_dot_type by from_float:
+ * F32/F16/BF16 -> F32, Q8_0/Q4_0 -> Q8_0, Q4_K/Q6_K -> Q8_K. Q8_K is an
+ * activation format only (d = amax/127 >= 0, q = round(x/d) in -127..127,
+ * bsums = sums of each 16 q) and has no vec_dot. Integer dots sum each block
+ * exactly in int32 and scale in float, as ggml does. */
 typedef struct {
     uint32_t vec_dot_type;
     /* Dequantise n elements (n a multiple of the block size). */
@@ -31,8 +35,8 @@ typedef struct {
     void (*vec_dot)(int64_t n, float *restrict s, const void *restrict w, const void *restrict x);
     /* A 4x4 tile of dots for batched prefill: s[r*s_stride + c] = dot(weight
      * row r, activation row c) for r, c in 0..3. Rows are w_row_bytes and
-     * x_row_bytes apart. NULL where a type has no tiled kernel; callers then
-     * use vec_dot. */
+     * x_row_bytes apart. NULL where a type has no tiled kernel (Q8_K); callers
+     * then use vec_dot. In the scalar table it is sixteen vec_dot calls. */
     void (*vec_dot_4x)(int64_t n, float *s, size_t s_stride, const void *w, size_t w_row_bytes,
                        const void *x, size_t x_row_bytes);
 } rk_type_ops;
@@ -56,7 +60,8 @@ typedef struct {
     const rk_type_ops *types[GGML_TYPE_COUNT]; /* NULL where unsupported */
     rk_vec_ops vec;
     /* Storage types[] points into, so a vector fill can replace single
-     * functions of a type and keep the scalar ones for the rest. */
+     * functions of a type and keep the scalar ones for the rest. The struct
+     * must therefore not be copied; fill one in place with kernels_build. */
     rk_type_ops ops[GGML_TYPE_COUNT];
 } rk_kernels;
 
