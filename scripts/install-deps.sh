@@ -19,7 +19,7 @@ APT_PACKAGES=(
 
 # arm64 builds of what rkcore and the unit tests link, for `make aarch64`
 # (Debian multiarch; needs the arm64 architecture enabled in dpkg)
-CROSS_PACKAGES=(libcmocka-dev:arm64 libjansson-dev:arm64)
+CROSS_PACKAGES=(libcmocka-dev:arm64 libjansson-dev:arm64 libmicrohttpd-dev:arm64)
 
 missing=()
 for p in "${APT_PACKAGES[@]}" "${CROSS_PACKAGES[@]}"; do

@@ -11,6 +11,7 @@ static const struct {
 } COMMANDS[] = {
     {"run", cmd_run, "generate from a model, once (-p) or as an interactive chat"},
     {"bench", cmd_bench, "measure prefill and decode speed of a model (llama-bench style)"},
+    {"serve", cmd_serve, "serve models over OpenAI- and Ollama-compatible HTTP APIs"},
 };
 
 static void usage(FILE *out)

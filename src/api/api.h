@@ -1,0 +1,116 @@
+/* The HTTP APIs: route tables, the translators from each wire format to
+ * rk_request (public for the fuzz target and tests), and api_run, which
+ * carries one request through the scheduler and back: waiting for the
+ * result or streaming it, and cancelling when the client goes away. */
+#ifndef RK_API_H
+#define RK_API_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "core/config.h"
+#include "core/request.h"
+#include "core/scheduler.h"
+#include "http/server.h"
+#include "http/stream.h"
+
+typedef struct {
+    sched *sched;
+    const rk_config *cfg;
+    int64_t started_unix;
+} api_app;
+
+/* Route tables; each returns its count. */
+int openai_routes(const http_route **out);
+int ollama_routes(const http_route **out);
+int admin_routes(const http_route **out);
+
+/* Wire format -> rk_request. r must be request_init'ed; on failure it may be
+ * partly filled (request_free it) and e says why (400). */
+int openai_chat_request(const json_t *body, rk_request *r, rk_error *e);
+int openai_completion_request(const json_t *body, rk_request *r, rk_error *e);
+int openai_embedding_request(const json_t *body, rk_request *r, rk_error *e);
+int ollama_generate_request(const json_t *body, rk_request *r, rk_error *e);
+int ollama_chat_request(const json_t *body, rk_request *r, rk_error *e);
+int ollama_embed_request(const json_t *body, rk_request *r, rk_error *e);
+int ollama_embeddings_request(const json_t *body, rk_request *r, rk_error *e); /* legacy /api/embeddings */
+
+/* A keep_alive value as Ollama accepts it: a duration string or a number
+ * of seconds. False when it is neither. */
+bool api_keep_alive(const json_t *v, int64_t *ms);
+
+/* ---- one request's run ------------------------------------------------ */
+
+typedef struct api_call api_call;
+
+typedef struct {
+    /* Streaming only, on scheduler threads: write the wire chunks with
+     * api_call_write. on_start may be NULL. on_text returns false to stop. */
+    void (*on_start)(api_call *c, const rk_start *st);
+    bool (*on_text)(api_call *c, const char *text, size_t len);
+    void (*on_done)(api_call *c, const rk_result *res); /* also on a failure after the start */
+    /* Not streaming, on the connection's thread: answer from the result. */
+    void (*respond)(api_call *c, http_req *r, const rk_result *res);
+    const char *stream_content_type;
+} api_call_ops;
+
+struct api_call {
+    api_app *app;
+    const api_call_ops *ops;
+    void *user;                 /* the API's own state */
+    void (*free_user)(void *user);
+    bool stream;
+    char model[256];            /* the served name, once started */
+    char *text;                 /* everything generated so far */
+    size_t text_len, text_cap;
+    int64_t n_prompt;
+    double t_arrival;           /* monotonic ms */
+    http_stream *out;
+    sched_job *job;
+    rk_result result;           /* valid once done; embeddings copied */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool started, done;
+    atomic_bool wrote;          /* something reached the stream */
+    atomic_int refs;
+};
+
+/* Runs req (taken over) and answers r. user is freed with free_user. */
+void api_run(http_req *r, api_app *app, rk_request *req, const api_call_ops *ops, void *user,
+             void (*free_user)(void *user));
+
+/* Writes to the stream; false when the client has gone. */
+bool api_call_write(api_call *c, const char *data, size_t len);
+/* Writes a JSON value as "data: ...\n\n" (SSE) or "...\n" (NDJSON) and
+ * drops the reference. */
+bool api_call_write_sse(api_call *c, json_t *v);
+bool api_call_write_ndjson(api_call *c, json_t *v);
+
+/* ---- shared helpers -------------------------------------------------- */
+
+/* Optional fields of a request object: absent or null leaves *out alone
+ * and returns 0; a value of the wrong type or out of [min, max] fails with
+ * a 400 naming the field. */
+int api_opt_number(const json_t *obj, const char *key, double min, double max, double *out, rk_error *e);
+int api_opt_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out, rk_error *e);
+int api_opt_bool(const json_t *obj, const char *key, bool *out, rk_error *e);
+int api_opt_string(const json_t *obj, const char *key, const char **out, rk_error *e);
+/* "stop": a string or an array of strings, added to r. */
+int api_stop(const json_t *v, rk_request *r, const char *param, rk_error *e);
+/* Message content: a string, null, or a list of parts of which only text
+ * parts are accepted (joined with "\n"). *out is malloc'd. */
+int api_content_text(const json_t *content, const char *param, char **out, rk_error *e);
+/* Token ids: an array of non-negative integers. */
+int api_token_list(const json_t *v, const char *param, int32_t **out, int64_t *n, rk_error *e);
+/* Standard base64 of n bytes, malloc'd. */
+char *api_base64(const void *data, size_t n);
+
+/* Unix time and RFC 3339 with nanoseconds, as Ollama prints. */
+void api_rfc3339(char *buf, size_t len, double unix_seconds);
+double api_unix_now(void);
+/* A random id with the given prefix ("chatcmpl-"). */
+void api_random_id(char *buf, size_t len, const char *prefix);
+
+#endif

@@ -1,0 +1,276 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "core/config.h"
+#include "http/metrics.h"
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double api_unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void api_rfc3339(char *buf, size_t len, double unix_seconds)
+{
+    time_t secs = (time_t)unix_seconds;
+    long nanos = (long)((unix_seconds - (double)secs) * 1e9);
+    if (nanos < 0) nanos = 0;
+    if (nanos > 999999999) nanos = 999999999;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%09ldZ", base, nanos);
+}
+
+void api_random_id(char *buf, size_t len, const char *prefix)
+{
+    static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    unsigned char rnd[24];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(rnd, 1, sizeof rnd, f) : 0;
+    if (f) fclose(f);
+    if (got != sizeof rnd) {
+        uint64_t x = (uint64_t)(mono_ms() * 1e6) ^ (uint64_t)(uintptr_t)buf;
+        for (size_t i = 0; i < sizeof rnd; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            rnd[i] = (unsigned char)(x >> 56);
+        }
+    }
+    size_t p = (size_t)snprintf(buf, len, "%s", prefix);
+    for (size_t i = 0; i < sizeof rnd && p + 1 < len; i++) buf[p++] = digits[rnd[i] % 62];
+    if (p < len) buf[p] = 0;
+}
+
+bool api_keep_alive(const json_t *v, int64_t *ms)
+{
+    if (json_is_string(v)) return config_parse_duration(json_string_value(v), ms);
+    if (json_is_number(v)) {
+        double secs = json_number_value(v);
+        if (secs < 0) *ms = RK_KEEP_FOREVER;
+        else if (secs > 9.2e12) return false;
+        else *ms = (int64_t)(secs * 1000.0 + 0.5);
+        return true;
+    }
+    return false;
+}
+
+/* ---- the call --------------------------------------------------------- */
+
+static void call_unref(api_call *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1) return;
+    if (c->job) sched_release(c->job);
+    if (c->out) http_stream_unref(c->out);
+    if (c->free_user) c->free_user(c->user);
+    free(c->result.embeddings);
+    free(c->text);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}
+
+bool api_call_write(api_call *c, const char *data, size_t len)
+{
+    if (!c->out) return false;
+    atomic_store(&c->wrote, true);
+    return http_stream_write(c->out, data, len);
+}
+
+static bool write_framed(api_call *c, json_t *v, const char *pre, const char *post)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!s) return false;
+    size_t np = strlen(pre), ns = strlen(s), nq = strlen(post);
+    char *buf = malloc(np + ns + nq);
+    bool ok = false;
+    if (buf) {
+        memcpy(buf, pre, np);
+        memcpy(buf + np, s, ns);
+        memcpy(buf + np + ns, post, nq);
+        ok = api_call_write(c, buf, np + ns + nq);
+        free(buf);
+    }
+    free(s);
+    return ok;
+}
+
+bool api_call_write_sse(api_call *c, json_t *v)
+{
+    return write_framed(c, v, "data: ", "\n\n");
+}
+
+bool api_call_write_ndjson(api_call *c, json_t *v)
+{
+    return write_framed(c, v, "", "\n");
+}
+
+static void sink_start(void *user, const rk_start *st)
+{
+    api_call *c = user;
+    snprintf(c->model, sizeof c->model, "%s", st->model);
+    c->n_prompt = st->n_prompt;
+    if (c->stream && c->ops->on_start) c->ops->on_start(c, st);
+    pthread_mutex_lock(&c->mu);
+    c->started = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static bool sink_text(void *user, const char *text, size_t len)
+{
+    api_call *c = user;
+    if (c->text_len + len + 1 > c->text_cap) {
+        size_t cap = (c->text_len + len + 1) * 2;
+        char *p = realloc(c->text, cap);
+        if (!p) return false;
+        c->text = p;
+        c->text_cap = cap;
+    }
+    memcpy(c->text + c->text_len, text, len);
+    c->text_len += len;
+    c->text[c->text_len] = 0;
+    if (c->stream) return c->ops->on_text(c, text, len);
+    return true;
+}
+
+static void sink_done(void *user, const rk_result *res)
+{
+    api_call *c = user;
+    c->result = *res;
+    c->result.embeddings = NULL;
+    if (res->embeddings && res->n_embeddings > 0) {
+        size_t n = (size_t)res->n_embeddings * (size_t)res->n_embd;
+        c->result.embeddings = malloc(n * sizeof(float));
+        if (c->result.embeddings) memcpy(c->result.embeddings, res->embeddings, n * sizeof(float));
+        else rk_fail(&c->result.error, 500, NULL, "out of memory");
+    }
+    if (!c->text) c->text = calloc(1, 1);
+    if (res->finish == TEXTGEN_CANCELLED && !res->error.status) metrics_cancelled();
+    else if (!res->error.status && !res->n_embeddings)
+        metrics_generation(res->stats.prompt_tokens, res->stats.reused_tokens, res->stats.completion_tokens,
+                           res->ttft_ms, res->stats.decode_ms);
+    if (c->stream) {
+        pthread_mutex_lock(&c->mu);
+        bool started = c->started;
+        pthread_mutex_unlock(&c->mu);
+        /* a failure before anything was sent becomes a plain error response */
+        if (started && c->ops->on_done) c->ops->on_done(c, &c->result);
+        http_stream_close(c->out);
+    }
+    pthread_mutex_lock(&c->mu);
+    c->done = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    call_unref(c);
+}
+
+static void on_stream_closed(void *ctx)
+{
+    api_call *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    bool done = c->done;
+    pthread_mutex_unlock(&c->mu);
+    if (!done) sched_cancel(c->job);
+    call_unref(c);
+}
+
+/* Waits for cond (started or done) while watching the client; cancels the
+ * job if it leaves. Returns false when the client has gone. */
+static bool wait_for(api_call *c, http_req *r, bool until_done)
+{
+    bool gone = false;
+    pthread_mutex_lock(&c->mu);
+    while (!c->done && (until_done || !c->started)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        if (!gone && !c->done && http_client_gone(r)) {
+            gone = true;
+            pthread_mutex_unlock(&c->mu);
+            sched_cancel(c->job);
+            pthread_mutex_lock(&c->mu);
+            until_done = true; /* wait for the cancellation to land, then answer nobody */
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return !gone;
+}
+
+void api_run(http_req *r, api_app *app, rk_request *req, const api_call_ops *ops, void *user,
+             void (*free_user)(void *user))
+{
+    api_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        request_destroy(req);
+        if (free_user) free_user(user);
+        http_respond_errorf(r, 500, NULL, "out of memory");
+        return;
+    }
+    c->app = app;
+    c->ops = ops;
+    c->user = user;
+    c->free_user = free_user;
+    c->stream = req->stream && ops->on_text;
+    c->t_arrival = http_arrival_ms(r);
+    snprintf(c->model, sizeof c->model, "%s", req->model ? req->model : "");
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    atomic_init(&c->refs, 2); /* this thread (or the stream), and the scheduler's sink */
+    if (c->stream && !(c->out = http_stream_new(256 * 1024))) {
+        request_destroy(req);
+        atomic_store(&c->refs, 1);
+        call_unref(c);
+        http_respond_errorf(r, 500, NULL, "out of memory");
+        return;
+    }
+    rk_sink sink = {.on_start = sink_start, .on_text = sink_text, .on_done = sink_done, .user = c};
+    rk_error e;
+    c->job = sched_submit(app->sched, req, &sink, &e);
+    if (!c->job) {
+        atomic_store(&c->refs, 1);
+        call_unref(c);
+        http_respond_error(r, &e);
+        return;
+    }
+    if (!c->stream) {
+        bool present = wait_for(c, r, true);
+        if (!present) http_respond_errorf(r, 499, NULL, "the client went away");
+        else if (c->result.error.status) http_respond_error(r, &c->result.error);
+        else ops->respond(c, r, &c->result);
+        call_unref(c);
+        return;
+    }
+    bool present = wait_for(c, r, false);
+    pthread_mutex_lock(&c->mu);
+    bool failed_early = c->done && !atomic_load(&c->wrote) && c->result.error.status;
+    pthread_mutex_unlock(&c->mu);
+    if (!present) {
+        http_respond_errorf(r, 499, NULL, "the client went away");
+        call_unref(c);
+    } else if (failed_early) {
+        http_respond_error(r, &c->result.error);
+        call_unref(c);
+    } else {
+        /* the stream's close hands this thread's reference on */
+        http_respond_stream(r, ops->stream_content_type, c->out, on_stream_closed, c);
+    }
+}

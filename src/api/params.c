@@ -1,0 +1,152 @@
+/* Field readers shared by the OpenAI and Ollama translators: each checks
+ * the JSON type and range and names the field in its 400. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+
+int api_opt_number(const json_t *obj, const char *key, double min, double max, double *out, rk_error *e)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_number(v)) return rk_fail(e, 400, key, "'%s' must be a number", key);
+    double d = json_number_value(v);
+    if (!isfinite(d) || d < min || d > max) return rk_fail(e, 400, key, "'%s' must be between %g and %g", key, min, max);
+    *out = d;
+    return 0;
+}
+
+int api_opt_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out, rk_error *e)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    int64_t i;
+    if (json_is_integer(v)) i = (int64_t)json_integer_value(v);
+    else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) && fabs(json_real_value(v)) < 9e18)
+        i = (int64_t)json_real_value(v);
+    else return rk_fail(e, 400, key, "'%s' must be a whole number", key);
+    if (i < min || i > max)
+        return rk_fail(e, 400, key, "'%s' must be between %lld and %lld", key, (long long)min, (long long)max);
+    *out = i;
+    return 0;
+}
+
+int api_opt_bool(const json_t *obj, const char *key, bool *out, rk_error *e)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) return rk_fail(e, 400, key, "'%s' must be true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+int api_opt_string(const json_t *obj, const char *key, const char **out, rk_error *e)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_string(v)) return rk_fail(e, 400, key, "'%s' must be a string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+int api_stop(const json_t *v, rk_request *r, const char *param, rk_error *e)
+{
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_string(v)) {
+        if (!request_add_stop(r, json_string_value(v))) return rk_fail(e, 500, NULL, "out of memory");
+        return 0;
+    }
+    if (!json_is_array(v)) return rk_fail(e, 400, param, "'%s' must be a string or a list of strings", param);
+    if (json_array_size(v) > 64) return rk_fail(e, 400, param, "'%s' holds more than 64 strings", param);
+    size_t i;
+    json_t *s;
+    json_array_foreach(v, i, s) {
+        if (!json_is_string(s)) return rk_fail(e, 400, param, "'%s' must be a string or a list of strings", param);
+        if (!request_add_stop(r, json_string_value(s))) return rk_fail(e, 500, NULL, "out of memory");
+    }
+    return 0;
+}
+
+int api_content_text(const json_t *content, const char *param, char **out, rk_error *e)
+{
+    *out = NULL;
+    if (!content || json_is_null(content)) {
+        *out = strdup("");
+    } else if (json_is_string(content)) {
+        *out = strndup(json_string_value(content), json_string_length(content));
+    } else if (json_is_array(content)) {
+        size_t total = 1, i;
+        json_t *part;
+        json_array_foreach(content, i, part) {
+            const char *type = json_string_value(json_object_get(part, "type"));
+            if (!json_is_object(part) || !type)
+                return rk_fail(e, 400, param, "each part of '%s' must be an object with a 'type'", param);
+            if (!strcmp(type, "image_url") || !strcmp(type, "input_image") || !strcmp(type, "image"))
+                return rk_fail(e, 400, param, "image input is not supported by this server yet; send text parts");
+            if (strcmp(type, "text") != 0 && strcmp(type, "input_text") != 0)
+                return rk_fail(e, 400, param, "content parts of type '%s' are not supported; send text parts", type);
+            json_t *t = json_object_get(part, "text");
+            if (!json_is_string(t)) return rk_fail(e, 400, param, "a text part of '%s' needs a string 'text'", param);
+            total += json_string_length(t) + 1;
+        }
+        char *buf = malloc(total);
+        if (!buf) return rk_fail(e, 500, NULL, "out of memory");
+        size_t n = 0;
+        json_array_foreach(content, i, part) {
+            json_t *t = json_object_get(part, "text");
+            if (i) buf[n++] = '\n';
+            memcpy(buf + n, json_string_value(t), json_string_length(t));
+            n += json_string_length(t);
+        }
+        buf[n] = 0;
+        *out = buf;
+    } else {
+        return rk_fail(e, 400, param, "'%s' must be a string or a list of content parts", param);
+    }
+    if (!*out) return rk_fail(e, 500, NULL, "out of memory");
+    return 0;
+}
+
+int api_token_list(const json_t *v, const char *param, int32_t **out, int64_t *n, rk_error *e)
+{
+    size_t len = json_array_size(v);
+    int32_t *toks = malloc((len ? len : 1) * sizeof *toks);
+    if (!toks) return rk_fail(e, 500, NULL, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        json_t *t = json_array_get(v, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX) {
+            free(toks);
+            return rk_fail(e, 400, param, "'%s' must hold token ids (non-negative integers)", param);
+        }
+        toks[i] = (int32_t)json_integer_value(t);
+    }
+    *out = toks;
+    *n = (int64_t)len;
+    return 0;
+}
+
+char *api_base64(const void *data, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = data;
+    char *out = malloc((n + 2) / 3 * 4 + 1);
+    if (!out) return NULL;
+    size_t o = 0, i = 0;
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = tab[(v >> 6) & 63];
+        out[o++] = tab[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = 0;
+    return out;
+}

@@ -1,0 +1,134 @@
+/* The one request type the HTTP APIs translate into, and the events a
+ * request produces. openai.c and ollama.c only translate between their wire
+ * formats and these structs; the scheduler runs them on an engine. */
+#ifndef RK_REQUEST_H
+#define RK_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/chat_format.h"
+#include "core/textgen.h"
+#include "engine/engine.h"
+
+typedef enum {
+    RK_KIND_CHAT,       /* messages rendered with the model's chat template */
+    RK_KIND_COMPLETION, /* a prompt used as is (text or token ids) */
+    RK_KIND_EMBED,      /* one pooled vector per input */
+    RK_KIND_LOAD,       /* only load the model (Ollama's empty prompt) */
+} rk_kind;
+
+typedef enum {
+    RK_FORMAT_TEXT,
+    RK_FORMAT_JSON,        /* any JSON value (OpenAI json_object, Ollama "json") */
+    RK_FORMAT_JSON_SCHEMA, /* JSON matching request.schema */
+} rk_format;
+
+/* Text or token ids (exactly one of them). */
+typedef struct {
+    char *text;
+    int32_t *tokens;
+    int64_t n_tokens;
+} rk_input;
+
+typedef struct rk_request {
+    rk_kind kind;
+    char *model;
+    bool stream;
+
+    /* RK_KIND_CHAT: template-ready messages: role, content (a string), and
+     * where given tool_calls (arguments as JSON values), tool_call_id, name,
+     * reasoning_content. */
+    json_t *messages;
+    json_t *tools;           /* array of tool definitions, or NULL */
+    json_t *template_vars;   /* extra template variables (chat_template_kwargs), or NULL */
+    int enable_thinking;     /* -1 unset, 0 or 1 */
+
+    /* RK_KIND_COMPLETION */
+    rk_input prompt;
+
+    /* RK_KIND_EMBED */
+    rk_input *inputs;
+    int n_inputs;
+    bool truncate;           /* cut inputs to the context instead of refusing them */
+
+    /* generation */
+    sampler_params sampling; /* sampling.logit_bias points into logit_bias */
+    sampler_logit_bias *logit_bias;
+    int32_t max_tokens;      /* < 0: until the model stops or the context is full */
+    char **stop;
+    int n_stop;
+    bool ignore_eos;
+    rk_format format;
+    json_t *schema;          /* RK_FORMAT_JSON_SCHEMA */
+    int32_t num_ctx;         /* requested context (Ollama); 0: the server's */
+
+    /* scheduling */
+    bool has_keep_alive;
+    int64_t keep_alive_ms;   /* as rk_config.keep_alive_ms */
+} rk_request;
+
+/* A refusal or failure, in terms both APIs map to their error shapes. */
+typedef struct {
+    int status;          /* HTTP status */
+    const char *type;    /* OpenAI error type, e.g. "invalid_request_error" */
+    const char *code;    /* OpenAI error code or NULL, e.g. "model_not_found" */
+    const char *param;   /* the offending field or NULL */
+    int retry_after;     /* seconds, for 429/503 */
+    char message[512];
+} rk_error;
+
+/* Fills e and returns -1, so translators can `return rk_fail(...)`. */
+int rk_fail(rk_error *e, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Defaults: chat, sampling as Ollama's defaults with a random seed, no
+ * token limit, keep-alive from the server. */
+void request_init(rk_request *r);
+void request_free(rk_request *r);
+rk_request *request_new(void);
+void request_destroy(rk_request *r);
+
+/* Adds a stop string (a copy); false when out of memory. */
+bool request_add_stop(rk_request *r, const char *s);
+
+/* Renders a chat request with the model's format. A malloc'd prompt, or
+ * NULL with e filled (400 when the conversation does not fit the format). */
+char *request_render_chat(const rk_request *r, const chat_format *f, rk_error *e);
+
+/* What the scheduler reports when a request starts running. */
+typedef struct {
+    const char *model;          /* the model's served name */
+    const engine_info *info;
+    const chat_format *chat;
+    const char *prompt_text;    /* rendered prompt, or NULL for token prompts */
+    int64_t n_prompt;           /* prompt tokens */
+} rk_start;
+
+typedef struct {
+    rk_error error;             /* error.status 0: success */
+    textgen_finish finish;
+    engine_stats stats;
+    double queue_ms;            /* submitted until a session took it (includes loading) */
+    double load_ms;             /* model loading this request waited for */
+    double ttft_ms;             /* submitted until the first text */
+    double total_ms;
+    /* RK_KIND_EMBED: n_embeddings rows of n_embd floats, and the tokens read */
+    float *embeddings;
+    int n_embeddings;
+    int32_t n_embd;
+    int64_t embed_tokens;
+} rk_result;
+
+/* Callbacks of one request, called on the scheduler's threads in this
+ * order: on_start (if it ran), on_text any number of times, on_done exactly
+ * once. on_text returns false to stop the generation. */
+typedef struct {
+    void (*on_start)(void *user, const rk_start *st);
+    bool (*on_text)(void *user, const char *text, size_t len);
+    void (*on_done)(void *user, const rk_result *res);
+    void *user;
+} rk_sink;
+
+#endif

@@ -1,0 +1,1196 @@
+#include "core/scheduler.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- time --------------------------------------------------------------- */
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void abs_deadline(struct timespec *ts, double ms_from_now)
+{
+    if (ms_from_now < 0) ms_from_now = 0;
+    if (ms_from_now > 3.6e6) ms_from_now = 3.6e6;
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    long long ns = ts->tv_nsec + (long long)(ms_from_now * 1e6);
+    ts->tv_sec += ns / 1000000000LL;
+    ts->tv_nsec = ns % 1000000000LL;
+}
+
+static void cond_init_mono(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* ---- a fair lock for engine calls ---------------------------------------
+ * Workers of one model take turns in arrival order; a generating worker
+ * hands the lock on after every token, so sessions interleave fairly. */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t next, serving;
+} ticket_lock;
+
+static void ticket_init(ticket_lock *t)
+{
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    t->next = t->serving = 0;
+}
+
+static void ticket_destroy(ticket_lock *t)
+{
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+}
+
+static void ticket_acquire(ticket_lock *t)
+{
+    pthread_mutex_lock(&t->mu);
+    uint64_t me = t->next++;
+    while (t->serving != me) pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void ticket_release(ticket_lock *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->serving++;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- types ------------------------------------------------------------- */
+
+typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE } job_state;
+
+typedef struct model_entry model_entry;
+
+struct sched_job {
+    atomic_int refs; /* the submitter's handle and the scheduler's */
+    atomic_bool cancel;
+    job_state state; /* under sched.mu */
+    rk_request *req;
+    rk_sink sink;
+    double t_submit;
+    model_entry *model;
+    sched_job *next;
+};
+
+typedef enum { M_UNLOADED, M_WANT_LOAD, M_LOADING, M_LOADED, M_UNLOADING } model_state;
+
+typedef struct {
+    engine_session *sess;
+    bool busy;
+    double last_used;
+    sched_job *job;
+} slot;
+
+struct model_entry {
+    sched *s;
+    char *name, *path;
+    uint64_t file_bytes;
+    int64_t mtime;
+    bool missing;            /* gone from disk at the last scan */
+    model_state state;
+    const engine_ops *ops;
+    engine_model *em;
+    engine_info info;
+    chat_format chat;
+    slot *slots;
+    int n_slots;
+    pthread_t *workers;
+    int n_workers;
+    bool stop;               /* workers exit */
+    bool unload_asap;        /* sched_unload asked for it */
+    pthread_cond_t work_cv;
+    sched_job *head, *tail;
+    int queued, running;
+    double last_used, expires_at; /* monotonic ms; INFINITY: never */
+    double loaded_at, load_ms;
+    uint64_t mem_bytes;
+    ticket_lock compute;
+    model_entry *next;
+};
+
+struct sched {
+    const rk_config *cfg;
+    char *template_src;      /* --chat-template, or NULL */
+    uint64_t budget;
+    pthread_mutex_t mu;
+    pthread_cond_t manager_cv; /* wakes the manager */
+    pthread_cond_t state_cv;   /* a model changed state */
+    pthread_t manager;
+    bool stopping;
+    model_entry *models;
+    double avg_job_ms;       /* smoothed, for Retry-After */
+};
+
+/* ---- jobs -------------------------------------------------------------- */
+
+static void job_unref(sched_job *j)
+{
+    if (atomic_fetch_sub(&j->refs, 1) != 1) return;
+    request_destroy(j->req);
+    free(j);
+}
+
+void sched_release(sched_job *j)
+{
+    if (j) job_unref(j);
+}
+
+static void job_finish(sched_job *j, rk_result *res)
+{
+    res->total_ms = mono_ms() - j->t_submit;
+    if (j->sink.on_done) j->sink.on_done(j->sink.user, res);
+}
+
+static void job_fail(sched_job *j, int status, const char *msg)
+{
+    rk_result res;
+    memset(&res, 0, sizeof res);
+    res.finish = TEXTGEN_CANCELLED;
+    rk_fail(&res.error, status, NULL, "%s", msg);
+    res.queue_ms = mono_ms() - j->t_submit;
+    job_finish(j, &res);
+}
+
+/* Unlinks every queued job of m into a list the caller fails outside the lock. */
+static sched_job *take_queue(model_entry *m)
+{
+    sched_job *list = m->head;
+    for (sched_job *j = list; j; j = j->next) j->state = JOB_DONE;
+    m->head = m->tail = NULL;
+    m->queued = 0;
+    return list;
+}
+
+static void fail_list(sched_job *list, int status, const char *msg)
+{
+    while (list) {
+        sched_job *next = list->next;
+        job_fail(list, status, msg);
+        job_unref(list);
+        list = next;
+    }
+}
+
+/* ---- the model catalog --------------------------------------------------
+ * Model files in the --models directories (and one level of
+ * subdirectories), served under their file name without ".gguf". */
+
+static bool is_model_file(const char *name)
+{
+    size_t n = strlen(name);
+    if (n <= 5 || strcmp(name + n - 5, ".gguf") != 0) return false;
+    if (!strncmp(name, "mmproj", 6)) return false; /* vision projectors ride along with a model */
+    return name[0] != '.';
+}
+
+static model_entry *find_by_path(sched *s, const char *path)
+{
+    for (model_entry *m = s->models; m; m = m->next)
+        if (!strcmp(m->path, path)) return m;
+    return NULL;
+}
+
+static model_entry *find_by_name(sched *s, const char *name)
+{
+    for (model_entry *m = s->models; m; m = m->next)
+        if (!m->missing && !strcmp(m->name, name)) return m;
+    return NULL;
+}
+
+static void add_model_file(sched *s, const char *path, const char *file, const struct stat *st)
+{
+    model_entry *m = find_by_path(s, path);
+    if (m) {
+        m->missing = false;
+        m->file_bytes = (uint64_t)st->st_size;
+        m->mtime = (int64_t)st->st_mtime;
+        return;
+    }
+    size_t n = strlen(file) - 5;
+    char *name = strndup(file, n);
+    if (!name) return;
+    if (find_by_name(s, name)) { /* an earlier directory wins */
+        free(name);
+        return;
+    }
+    m = calloc(1, sizeof *m);
+    if (!m || !(m->path = strdup(path))) {
+        free(m);
+        free(name);
+        return;
+    }
+    m->s = s;
+    m->name = name;
+    m->file_bytes = (uint64_t)st->st_size;
+    m->mtime = (int64_t)st->st_mtime;
+    m->expires_at = INFINITY;
+    cond_init_mono(&m->work_cv);
+    ticket_init(&m->compute);
+    model_entry **tail = &s->models;
+    while (*tail) tail = &(*tail)->next;
+    *tail = m;
+}
+
+static void scan_dir(sched *s, const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+        struct stat st;
+        if (stat(path, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth == 0) scan_dir(s, path, 1);
+        } else if (S_ISREG(st.st_mode) && is_model_file(e->d_name)) {
+            add_model_file(s, path, e->d_name, &st);
+        }
+    }
+    closedir(d);
+}
+
+/* Under s->mu. Models whose file went away stay known while loaded. */
+static void rescan(sched *s)
+{
+    for (model_entry *m = s->models; m; m = m->next) m->missing = true;
+    for (int i = 0; i < s->cfg->n_model_dirs; i++) scan_dir(s, s->cfg->model_dirs[i], 0);
+    for (model_entry *m = s->models; m; m = m->next)
+        if (m->missing && m->state != M_UNLOADED) m->missing = false;
+}
+
+static model_entry *resolve(sched *s, const char *name)
+{
+    if (!name || !*name) return NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        model_entry *m = find_by_name(s, name);
+        size_t n = strlen(name);
+        if (!m && n > 7 && !strcmp(name + n - 7, ":latest")) {
+            char *base = strndup(name, n - 7);
+            if (base) m = find_by_name(s, base);
+            free(base);
+        }
+        if (!m && n > 5 && !strcmp(name + n - 5, ".gguf")) {
+            char *base = strndup(name, n - 5);
+            if (base) m = find_by_name(s, base);
+            free(base);
+        }
+        if (m) return m;
+        if (pass == 0) rescan(s);
+    }
+    return NULL;
+}
+
+/* ---- loading and unloading ------------------------------------------- */
+
+static void *worker_main(void *arg);
+
+static uint64_t model_bytes(const model_entry *m)
+{
+    return m->info.weight_bytes + (uint64_t)m->n_slots * m->info.state_bytes;
+}
+
+static void free_engine(model_entry *m)
+{
+    for (int i = 0; i < m->n_slots; i++)
+        if (m->slots[i].sess) m->ops->session_free(m->slots[i].sess);
+    free(m->slots);
+    m->slots = NULL;
+    m->n_slots = 0;
+    chat_format_free(&m->chat);
+    if (m->em) m->ops->unload(m->em);
+    m->em = NULL;
+    memset(&m->info, 0, sizeof m->info);
+    m->mem_bytes = 0;
+}
+
+/* Under s->mu; drops it while the engine works. */
+static void load_locked(sched *s, model_entry *m)
+{
+    m->state = M_LOADING;
+    char *path = strdup(m->path);
+    int parallel = s->cfg->parallel;
+    pthread_mutex_unlock(&s->mu);
+
+    char err[1024] = "";
+    double t0 = mono_ms();
+    bool ok = false;
+    m->ops = path ? engine_for_path(path) : NULL;
+    if (!m->ops) {
+        snprintf(err, sizeof err, "%s: %s", m->path,
+                 access(m->path, R_OK) != 0 ? strerror(errno) : "not a model file this build can run");
+    } else {
+        engine_load_params lp = {.path = path, .n_ctx = s->cfg->ctx, .n_threads = s->cfg->threads};
+        m->em = m->ops->load(&lp, err, sizeof err);
+        m->slots = m->em ? calloc((size_t)parallel, sizeof *m->slots) : NULL;
+        if (m->em && !m->slots) snprintf(err, sizeof err, "out of memory");
+        if (m->slots) {
+            m->n_slots = parallel;
+            ok = true;
+            for (int i = 0; ok && i < parallel; i++) {
+                m->slots[i].sess = m->ops->session_new(m->em, err, sizeof err);
+                ok = m->slots[i].sess != NULL;
+            }
+        }
+        if (ok) {
+            m->ops->info(m->em, &m->info);
+            char warn[512];
+            const char *tmpl = s->template_src ? s->template_src : m->info.chat_template;
+            chat_format_init(&m->chat, tmpl, m->info.arch, m->info.bos_text, m->info.eos_text, warn, sizeof warn);
+            if (warn[0]) fprintf(stderr, "rkserve: %s: %s\n", m->name, warn);
+            m->mem_bytes = model_bytes(m);
+        } else if (m->em) {
+            free_engine(m);
+        }
+    }
+    free(path);
+    double t1 = mono_ms();
+
+    pthread_mutex_lock(&s->mu);
+    if (!ok) {
+        m->state = M_UNLOADED;
+        m->ops = NULL;
+        sched_job *list = take_queue(m);
+        pthread_mutex_unlock(&s->mu);
+        fprintf(stderr, "rkserve: cannot load %s: %s\n", m->name, err);
+        char msg[1200];
+        snprintf(msg, sizeof msg, "cannot load model '%s': %s", m->name, err);
+        fail_list(list, 500, msg);
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->state_cv);
+        return;
+    }
+    m->load_ms = t1 - t0;
+    m->loaded_at = t1;
+    m->last_used = t1;
+    m->expires_at = s->cfg->keep_alive_ms == RK_KEEP_FOREVER ? INFINITY : t1 + (double)s->cfg->keep_alive_ms;
+    m->stop = false;
+    m->workers = calloc((size_t)m->n_slots, sizeof *m->workers);
+    m->n_workers = 0;
+    for (int i = 0; m->workers && i < m->n_slots; i++)
+        if (pthread_create(&m->workers[i], NULL, worker_main, m) == 0) m->n_workers++;
+    m->state = M_LOADED;
+    pthread_cond_broadcast(&m->work_cv);
+    pthread_cond_broadcast(&s->state_cv);
+}
+
+/* Under s->mu; drops it while workers stop and the engine frees. */
+static void unload_locked(sched *s, model_entry *m)
+{
+    m->state = M_UNLOADING;
+    m->stop = true;
+    for (int i = 0; i < m->n_slots; i++)
+        if (m->slots[i].job) atomic_store(&m->slots[i].job->cancel, true);
+    pthread_cond_broadcast(&m->work_cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < m->n_workers; i++) pthread_join(m->workers[i], NULL);
+    free(m->workers);
+    m->workers = NULL;
+    m->n_workers = 0;
+    free_engine(m);
+    pthread_mutex_lock(&s->mu);
+    m->stop = false;
+    m->unload_asap = false;
+    m->expires_at = INFINITY;
+    m->state = m->queued > 0 ? M_WANT_LOAD : M_UNLOADED;
+    pthread_cond_broadcast(&s->state_cv);
+}
+
+static uint64_t loaded_bytes(sched *s, const model_entry *except)
+{
+    uint64_t used = 0;
+    for (model_entry *m = s->models; m; m = m->next)
+        if (m != except && m->state != M_UNLOADED && m->state != M_WANT_LOAD)
+            used += m->mem_bytes ? m->mem_bytes : m->file_bytes;
+    return used;
+}
+
+/* Under s->mu. 0: m fits; 1: unloaded an idle model (look again); -1: must
+ * wait for a busy model; -2: m alone exceeds the budget. */
+static int make_room(sched *s, model_entry *m)
+{
+    uint64_t need = m->file_bytes;
+    if (need > s->budget) return -2;
+    if (loaded_bytes(s, m) + need <= s->budget) return 0;
+    model_entry *victim = NULL;
+    for (model_entry *o = s->models; o; o = o->next)
+        if (o != m && o->state == M_LOADED && !o->queued && !o->running &&
+            (!victim || o->last_used < victim->last_used))
+            victim = o;
+    if (!victim) return -1;
+    fprintf(stderr, "rkserve: unloading %s to make room for %s\n", victim->name, m->name);
+    unload_locked(s, victim);
+    return 1;
+}
+
+static void *manager_main(void *arg)
+{
+    sched *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        double now = mono_ms(), wake = now + 60000;
+        bool acted = false;
+        for (model_entry *m = s->models; m && !acted; m = m->next) {
+            if (m->state != M_LOADED || m->queued || m->running) continue;
+            if (m->unload_asap || m->expires_at <= now) {
+                unload_locked(s, m);
+                acted = true;
+            } else if (m->expires_at < wake) {
+                wake = m->expires_at;
+            }
+        }
+        for (model_entry *m = s->models; m && !acted; m = m->next) {
+            if (m->state != M_WANT_LOAD) continue;
+            if (!m->queued) {
+                m->state = M_UNLOADED;
+                continue;
+            }
+            int r = make_room(s, m);
+            if (r == -1) continue;
+            if (r == -2) {
+                char msg[512];
+                snprintf(msg, sizeof msg,
+                         "model '%s' needs %.1f MiB but the memory budget is %.1f MiB (raise --memory-budget)",
+                         m->name, m->file_bytes / 1048576.0, s->budget / 1048576.0);
+                m->state = M_UNLOADED;
+                sched_job *list = take_queue(m);
+                pthread_mutex_unlock(&s->mu);
+                fail_list(list, 500, msg);
+                pthread_mutex_lock(&s->mu);
+            } else if (r == 0) {
+                load_locked(s, m);
+            }
+            acted = true;
+        }
+        if (acted) continue;
+        struct timespec ts;
+        abs_deadline(&ts, wake - now);
+        pthread_cond_timedwait(&s->manager_cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- running a job -------------------------------------------------- */
+
+static bool wants_bos(const engine_info *info, const char *prompt)
+{
+    const char *bos = info->bos_text;
+    return !(bos && *bos && strncmp(prompt, bos, strlen(bos)) == 0);
+}
+
+static int64_t tokenize(model_entry *m, const char *text, bool add_bos, int32_t **out)
+{
+    size_t len = strlen(text);
+    int64_t cap = (int64_t)len + 16;
+    int32_t *toks = malloc((size_t)cap * sizeof *toks);
+    if (!toks) return -1;
+    int64_t n = m->ops->tokenize(m->em, text, len, add_bos, true, toks, cap);
+    if (n > cap) {
+        int32_t *bigger = realloc(toks, (size_t)n * sizeof *toks);
+        if (!bigger) {
+            free(toks);
+            return -1;
+        }
+        toks = bigger;
+        n = m->ops->tokenize(m->em, text, len, add_bos, true, toks, n);
+    }
+    if (n < 0) {
+        free(toks);
+        return -1;
+    }
+    *out = toks;
+    return n;
+}
+
+/* Under s->mu: the idle session whose kept tokens share the longest prefix
+ * with the prompt; among equals the least recently used. */
+static slot *pick_slot(model_entry *m, const int32_t *toks, int64_t n)
+{
+    slot *best = NULL;
+    int64_t best_len = -1;
+    for (int i = 0; i < m->n_slots; i++) {
+        slot *sl = &m->slots[i];
+        if (sl->busy) continue;
+        const int32_t *kept;
+        int64_t nk = m->ops->kept_tokens(sl->sess, &kept);
+        int64_t l = 0;
+        while (l < nk && l < n && kept[l] == toks[l]) l++;
+        if (l > best_len || (l == best_len && sl->last_used < best->last_used)) {
+            best = sl;
+            best_len = l;
+        }
+    }
+    return best;
+}
+
+/* Under s->mu: for embeddings, which discard a session's kept tokens, the
+ * idle session with the least to lose. */
+static slot *pick_slot_for_embed(model_entry *m)
+{
+    slot *best = NULL;
+    int64_t best_kept = 0;
+    for (int i = 0; i < m->n_slots; i++) {
+        slot *sl = &m->slots[i];
+        if (sl->busy) continue;
+        const int32_t *kept;
+        int64_t nk = m->ops->kept_tokens(sl->sess, &kept);
+        if (!best || nk < best_kept || (nk == best_kept && sl->last_used < best->last_used)) {
+            best = sl;
+            best_kept = nk;
+        }
+    }
+    return best;
+}
+
+static slot *claim(sched *s, model_entry *m, sched_job *j, const int32_t *toks, int64_t n, bool embed)
+{
+    pthread_mutex_lock(&s->mu);
+    slot *sl = embed ? pick_slot_for_embed(m) : pick_slot(m, toks, n);
+    sl->busy = true;
+    sl->job = j;
+    pthread_mutex_unlock(&s->mu);
+    return sl;
+}
+
+static void unclaim(sched *s, slot *sl)
+{
+    pthread_mutex_lock(&s->mu);
+    sl->busy = false;
+    sl->job = NULL;
+    sl->last_used = mono_ms();
+    pthread_mutex_unlock(&s->mu);
+}
+
+typedef struct {
+    model_entry *m;
+    sched_job *j;
+    double first_text;
+} gen_ctx;
+
+static bool on_gen_text(void *user, const char *text, size_t len)
+{
+    gen_ctx *g = user;
+    if (!g->first_text) g->first_text = mono_ms();
+    /* let the model's other sessions compute while this text goes out */
+    ticket_release(&g->m->compute);
+    bool go_on = g->j->sink.on_text ? g->j->sink.on_text(g->j->sink.user, text, len) : true;
+    ticket_acquire(&g->m->compute);
+    return go_on && !atomic_load(&g->j->cancel);
+}
+
+static void start_event(model_entry *m, sched_job *j, const char *prompt_text, int64_t n_prompt)
+{
+    if (!j->sink.on_start) return;
+    rk_start st = {.model = m->name, .info = &m->info, .chat = &m->chat, .prompt_text = prompt_text,
+                   .n_prompt = n_prompt};
+    j->sink.on_start(j->sink.user, &st);
+}
+
+static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
+{
+    rk_request *r = j->req;
+    char *text = NULL;
+    int32_t *toks = NULL;
+    int64_t n = 0;
+    ticket_acquire(&m->compute);
+    if (r->kind == RK_KIND_CHAT) {
+        text = request_render_chat(r, &m->chat, &res->error);
+        if (text) n = tokenize(m, text, wants_bos(&m->info, text), &toks);
+    } else if (r->prompt.text) {
+        text = strdup(r->prompt.text);
+        if (text) n = tokenize(m, text, wants_bos(&m->info, text), &toks);
+    } else {
+        n = r->prompt.n_tokens;
+        toks = malloc((size_t)(n ? n : 1) * sizeof *toks);
+        if (toks) memcpy(toks, r->prompt.tokens, (size_t)n * sizeof *toks);
+        else n = -1;
+    }
+    ticket_release(&m->compute);
+    if (res->error.status) goto out;
+    if ((!text && r->prompt.text) || n < 0) {
+        rk_fail(&res->error, 500, NULL, "out of memory");
+        goto out;
+    }
+    if (n == 0) {
+        rk_fail(&res->error, 400, "prompt", "the prompt is empty");
+        goto out;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (toks[i] < 0 || toks[i] >= m->info.n_vocab) {
+            rk_fail(&res->error, 400, "prompt", "token id %d is outside the vocabulary (0..%d)", toks[i],
+                    m->info.n_vocab - 1);
+            goto out;
+        }
+    if (n >= m->info.n_ctx) {
+        rk_fail(&res->error, 400, "messages",
+                "the prompt has %lld tokens but the context holds %d (it must leave room for the answer)",
+                (long long)n, m->info.n_ctx);
+        res->error.code = "context_length_exceeded";
+        goto out;
+    }
+
+    slot *sl = claim(s, m, j, toks, n, false);
+    start_event(m, j, text, n);
+
+    const char *family_stops[8];
+    int n_family = r->kind == RK_KIND_CHAT ? chat_builtin_stops(m->chat.family, family_stops, 8) : 0;
+    const char **stops = malloc((size_t)(r->n_stop + n_family + 1) * sizeof *stops);
+    if (!stops) {
+        unclaim(s, sl);
+        rk_fail(&res->error, 500, NULL, "out of memory");
+        goto out;
+    }
+    int n_stops = 0;
+    for (int i = 0; i < r->n_stop; i++) stops[n_stops++] = r->stop[i];
+    for (int i = 0; i < n_family; i++) stops[n_stops++] = family_stops[i];
+
+    textgen_params p = {
+        .gen = {.sampling = r->sampling, .max_tokens = r->max_tokens, .n_keep = -1, .ignore_eos = r->ignore_eos,
+                .cancel = &j->cancel},
+        .stop = stops,
+        .n_stop = n_stops,
+    };
+    p.gen.sampling.logit_bias = r->logit_bias;
+    gen_ctx g = {.m = m, .j = j};
+    textgen_result tr;
+    char err[512];
+    ticket_acquire(&m->compute);
+    int rc = textgen_run(m->ops, sl->sess, toks, n, &p, on_gen_text, &g, &tr, err, sizeof err);
+    ticket_release(&m->compute);
+    unclaim(s, sl);
+    free(stops);
+    if (rc != 0) {
+        rk_fail(&res->error, 500, NULL, "generation failed: %s", err);
+        goto out;
+    }
+    res->finish = atomic_load(&j->cancel) ? TEXTGEN_CANCELLED : tr.finish;
+    res->stats = tr.engine;
+    res->ttft_ms = (g.first_text ? g.first_text : mono_ms()) - j->t_submit;
+out:
+    free(text);
+    free(toks);
+}
+
+static void run_embed(sched *s, model_entry *m, sched_job *j, rk_result *res)
+{
+    rk_request *r = j->req;
+    int32_t d = m->info.n_embd;
+    res->n_embd = d;
+    res->embeddings = malloc((size_t)(r->n_inputs ? r->n_inputs : 1) * (size_t)d * sizeof(float));
+    if (!res->embeddings) {
+        rk_fail(&res->error, 500, NULL, "out of memory");
+        return;
+    }
+    slot *sl = claim(s, m, j, NULL, 0, true);
+    start_event(m, j, NULL, 0);
+    for (int i = 0; i < r->n_inputs && !res->error.status; i++) {
+        if (atomic_load(&j->cancel)) {
+            res->finish = TEXTGEN_CANCELLED;
+            break;
+        }
+        const rk_input *in = &r->inputs[i];
+        int32_t *toks = NULL;
+        int64_t n;
+        ticket_acquire(&m->compute);
+        if (in->text) {
+            n = tokenize(m, in->text, true, &toks);
+        } else {
+            n = in->n_tokens;
+            toks = malloc((size_t)(n ? n : 1) * sizeof *toks);
+            if (toks) memcpy(toks, in->tokens, (size_t)n * sizeof *toks);
+            else n = -1;
+        }
+        if (n < 0) rk_fail(&res->error, 500, NULL, "out of memory");
+        else if (n == 0) rk_fail(&res->error, 400, "input", "input %d is empty", i);
+        else if (n > m->info.n_ctx && !r->truncate)
+            rk_fail(&res->error, 400, "input", "input %d has %lld tokens but the context holds %d", i, (long long)n,
+                    m->info.n_ctx);
+        for (int64_t t = 0; !res->error.status && t < n; t++)
+            if (toks[t] < 0 || toks[t] >= m->info.n_vocab)
+                rk_fail(&res->error, 400, "input", "token id %d is outside the vocabulary (0..%d)", toks[t],
+                        m->info.n_vocab - 1);
+        if (!res->error.status) {
+            if (n > m->info.n_ctx) n = m->info.n_ctx;
+            char err[512];
+            if (m->ops->embed(sl->sess, toks, n, res->embeddings + (size_t)i * d, err, sizeof err) != 0)
+                rk_fail(&res->error, 500, NULL, "embedding failed: %s", err);
+            res->embed_tokens += n;
+            res->n_embeddings = i + 1;
+        }
+        ticket_release(&m->compute);
+        free(toks);
+    }
+    unclaim(s, sl);
+    res->stats.prompt_tokens = (int32_t)res->embed_tokens;
+}
+
+static void run_job(sched *s, model_entry *m, sched_job *j)
+{
+    rk_result res;
+    memset(&res, 0, sizeof res);
+    double t = mono_ms();
+    res.queue_ms = t - j->t_submit;
+    res.load_ms = m->loaded_at >= j->t_submit ? m->load_ms : 0;
+    res.finish = TEXTGEN_STOP;
+    if (atomic_load(&j->cancel)) {
+        res.finish = TEXTGEN_CANCELLED;
+    } else if (j->req->kind == RK_KIND_LOAD) {
+        start_event(m, j, NULL, 0);
+    } else if (j->req->kind == RK_KIND_EMBED) {
+        run_embed(s, m, j, &res);
+    } else {
+        run_generate(s, m, j, &res);
+    }
+    if (!res.ttft_ms) res.ttft_ms = mono_ms() - j->t_submit;
+    job_finish(j, &res);
+    free(res.embeddings);
+}
+
+static void *worker_main(void *arg)
+{
+    model_entry *m = arg;
+    sched *s = m->s;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!m->stop && !m->head) pthread_cond_wait(&m->work_cv, &s->mu);
+        if (m->stop) break;
+        sched_job *j = m->head;
+        m->head = j->next;
+        if (!m->head) m->tail = NULL;
+        j->next = NULL;
+        m->queued--;
+        m->running++;
+        j->state = JOB_RUNNING;
+        pthread_mutex_unlock(&s->mu);
+
+        double t0 = mono_ms();
+        run_job(s, m, j);
+        double t1 = mono_ms();
+
+        pthread_mutex_lock(&s->mu);
+        m->running--;
+        j->state = JOB_DONE;
+        m->last_used = t1;
+        int64_t keep = j->req->has_keep_alive ? j->req->keep_alive_ms : s->cfg->keep_alive_ms;
+        m->expires_at = keep == RK_KEEP_FOREVER ? INFINITY : t1 + (double)(keep > 0 ? keep : 0);
+        s->avg_job_ms = s->avg_job_ms ? 0.8 * s->avg_job_ms + 0.2 * (t1 - t0) : t1 - t0;
+        pthread_cond_signal(&s->manager_cv);
+        pthread_mutex_unlock(&s->mu);
+        job_unref(j);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- public ---------------------------------------------------------- */
+
+static uint64_t default_budget(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return UINT64_MAX;
+    return (uint64_t)pages * (uint64_t)page / 4 * 3;
+}
+
+sched *sched_new(const rk_config *cfg, char *err, size_t errlen)
+{
+    sched *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->budget = cfg->memory_budget ? cfg->memory_budget : default_budget();
+    if (cfg->chat_template_file) {
+        FILE *f = fopen(cfg->chat_template_file, "rb");
+        long n = -1;
+        if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+        if (f && n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (s->template_src = malloc((size_t)n + 1))) {
+            if (fread(s->template_src, 1, (size_t)n, f) != (size_t)n) n = -1;
+            else s->template_src[n] = 0;
+        }
+        int e = errno;
+        if (f) fclose(f);
+        char perr[256] = "";
+        jinja_template *t = n >= 0 && s->template_src ? jinja_parse(s->template_src, (size_t)n, perr, sizeof perr) : NULL;
+        if (!t) {
+            if (n < 0 || !s->template_src) snprintf(err, errlen, "--chat-template %s: %s", cfg->chat_template_file, strerror(e ? e : EIO));
+            else snprintf(err, errlen, "--chat-template %s:%s", cfg->chat_template_file, perr);
+            free(s->template_src);
+            free(s);
+            return NULL;
+        }
+        jinja_free(t);
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    cond_init_mono(&s->manager_cv);
+    cond_init_mono(&s->state_cv);
+    pthread_mutex_lock(&s->mu);
+    rescan(s);
+    pthread_mutex_unlock(&s->mu);
+    if (pthread_create(&s->manager, NULL, manager_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the scheduler thread");
+        pthread_mutex_destroy(&s->mu);
+        free(s->template_src);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sched_shutdown(sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    sched_job *failed = NULL;
+    for (model_entry *m = s->models; m; m = m->next) {
+        sched_job *list = take_queue(m);
+        while (list) {
+            sched_job *next = list->next;
+            list->next = failed;
+            failed = list;
+            list = next;
+        }
+        for (int i = 0; i < m->n_slots; i++)
+            if (m->slots[i].job) atomic_store(&m->slots[i].job->cancel, true);
+    }
+    pthread_cond_broadcast(&s->manager_cv);
+    pthread_mutex_unlock(&s->mu);
+    fail_list(failed, 503, "the server is shutting down");
+}
+
+void sched_free(sched *s)
+{
+    if (!s) return;
+    sched_shutdown(s);
+    pthread_join(s->manager, NULL);
+    pthread_mutex_lock(&s->mu);
+    for (model_entry *m = s->models; m; m = m->next)
+        if (m->state == M_LOADED) unload_locked(s, m);
+    pthread_mutex_unlock(&s->mu);
+    while (s->models) {
+        model_entry *m = s->models;
+        s->models = m->next;
+        pthread_cond_destroy(&m->work_cv);
+        ticket_destroy(&m->compute);
+        free(m->name);
+        free(m->path);
+        free(m);
+    }
+    pthread_cond_destroy(&s->manager_cv);
+    pthread_cond_destroy(&s->state_cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s->template_src);
+    free(s);
+}
+
+sched_job *sched_submit(sched *s, rk_request *req, const rk_sink *sink, rk_error *e)
+{
+    sched_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        request_destroy(req);
+        rk_fail(e, 500, NULL, "out of memory");
+        return NULL;
+    }
+    atomic_init(&j->refs, 2);
+    atomic_init(&j->cancel, false);
+    j->req = req;
+    j->sink = *sink;
+    j->t_submit = mono_ms();
+    pthread_mutex_lock(&s->mu);
+    model_entry *m = s->stopping ? NULL : resolve(s, req->model);
+    if (!m) {
+        bool stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        if (stopping) rk_fail(e, 503, NULL, "the server is shutting down");
+        else {
+            rk_fail(e, 404, "model", "model '%s' not found", req->model ? req->model : "");
+            e->code = "model_not_found";
+        }
+        request_destroy(req);
+        free(j);
+        return NULL;
+    }
+    int slots = m->state == M_LOADED ? m->n_slots : s->cfg->parallel;
+    if (m->queued + m->running >= slots + s->cfg->max_queue) {
+        double per = s->avg_job_ms > 0 ? s->avg_job_ms : 1000;
+        int retry = (int)ceil(per * (m->queued + 1) / slots / 1000.0);
+        pthread_mutex_unlock(&s->mu);
+        rk_fail(e, 503, NULL, "model '%s' is busy: %d requests are waiting; retry later", req->model,
+                s->cfg->max_queue);
+        e->retry_after = retry < 1 ? 1 : retry > 600 ? 600 : retry;
+        request_destroy(req);
+        free(j);
+        return NULL;
+    }
+    j->model = m;
+    j->state = JOB_QUEUED;
+    if (m->tail) m->tail->next = j;
+    else m->head = j;
+    m->tail = j;
+    m->queued++;
+    m->unload_asap = false;
+    if (m->state == M_UNLOADED) {
+        m->state = M_WANT_LOAD;
+        pthread_cond_signal(&s->manager_cv);
+    } else if (m->state == M_LOADED) {
+        pthread_cond_signal(&m->work_cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return j;
+}
+
+void sched_cancel(sched_job *j)
+{
+    if (!j) return;
+    atomic_store(&j->cancel, true);
+    model_entry *m = j->model;
+    sched *s = m->s;
+    bool removed = false;
+    pthread_mutex_lock(&s->mu);
+    if (j->state == JOB_QUEUED) {
+        sched_job **pp = &m->head, *prev = NULL;
+        while (*pp && *pp != j) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        if (*pp) {
+            *pp = j->next;
+            if (m->tail == j) m->tail = prev;
+            j->next = NULL;
+            m->queued--;
+            j->state = JOB_DONE;
+            removed = true;
+            pthread_cond_signal(&s->manager_cv);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (removed) {
+        job_fail(j, 499, "the client went away");
+        job_unref(j);
+    }
+}
+
+static void fill_status(sched *s, model_entry *m, sched_model_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->name = strdup(m->name);
+    st->path = strdup(m->path);
+    st->file_bytes = m->file_bytes;
+    st->modified = m->mtime;
+    st->loaded = m->state == M_LOADED;
+    st->queued = m->queued;
+    st->running = m->running;
+    if (st->loaded) {
+        st->mem_bytes = m->mem_bytes;
+        st->n_sessions = m->n_slots;
+        st->info = m->info;
+        st->arch = m->info.arch ? strdup(m->info.arch) : NULL;
+        const char *tmpl = s->template_src ? s->template_src : m->info.chat_template;
+        st->chat_template = tmpl ? strdup(tmpl) : NULL;
+        double left = m->expires_at - mono_ms();
+        st->expires_at_ms = isinf(m->expires_at) ? INT64_MAX : (int64_t)(wall_ms() + (left > 0 ? left : 0));
+    }
+    /* pointers into the engine are not valid once the lock is dropped */
+    st->info.engine = st->info.name = st->info.bos_text = st->info.eos_text = NULL;
+    st->info.arch = st->arch;
+    st->info.chat_template = st->chat_template;
+}
+
+int sched_models(sched *s, bool loaded_only, sched_model_status **out)
+{
+    pthread_mutex_lock(&s->mu);
+    rescan(s);
+    int n = 0;
+    for (model_entry *m = s->models; m; m = m->next)
+        if (!m->missing && (!loaded_only || m->state == M_LOADED)) n++;
+    sched_model_status *arr = calloc((size_t)(n ? n : 1), sizeof *arr);
+    if (!arr) {
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    int i = 0;
+    for (model_entry *m = s->models; m; m = m->next)
+        if (!m->missing && (!loaded_only || m->state == M_LOADED)) fill_status(s, m, &arr[i++]);
+    pthread_mutex_unlock(&s->mu);
+    *out = arr;
+    return n;
+}
+
+void sched_status_clear(sched_model_status *m)
+{
+    free(m->name);
+    free(m->path);
+    free(m->arch);
+    free(m->chat_template);
+    memset(m, 0, sizeof *m);
+}
+
+void sched_models_free(sched_model_status *m, int n)
+{
+    if (!m) return;
+    for (int i = 0; i < n; i++) sched_status_clear(&m[i]);
+    free(m);
+}
+
+bool sched_lookup(sched *s, const char *name, sched_model_status *out)
+{
+    pthread_mutex_lock(&s->mu);
+    model_entry *m = resolve(s, name);
+    if (m) fill_status(s, m, out);
+    pthread_mutex_unlock(&s->mu);
+    return m != NULL;
+}
+
+int sched_unload(sched *s, const char *name, int timeout_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    model_entry *m = resolve(s, name);
+    if (!m) {
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    if (m->state == M_UNLOADED) {
+        pthread_mutex_unlock(&s->mu);
+        return 1;
+    }
+    m->unload_asap = true;
+    pthread_cond_signal(&s->manager_cv);
+    struct timespec ts;
+    abs_deadline(&ts, timeout_ms);
+    while (m->state != M_UNLOADED && m->unload_asap)
+        if (pthread_cond_timedwait(&s->state_cv, &s->mu, &ts) == ETIMEDOUT) break;
+    int rc = m->state == M_UNLOADED ? 0 : -2;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int sched_delete(sched *s, const char *name, char *why, size_t whylen)
+{
+    pthread_mutex_lock(&s->mu);
+    model_entry *m = resolve(s, name);
+    int rc = 0;
+    if (!m) rc = -1;
+    else if (m->queued || m->running) {
+        snprintf(why, whylen, "model '%s' is in use", m->name);
+        rc = -2;
+    }
+    if (rc == 0 && m->state != M_UNLOADED) {
+        m->unload_asap = true;
+        pthread_cond_signal(&s->manager_cv);
+        struct timespec ts;
+        abs_deadline(&ts, 30000);
+        while (m->state != M_UNLOADED && m->unload_asap && !m->queued && !m->running)
+            if (pthread_cond_timedwait(&s->state_cv, &s->mu, &ts) == ETIMEDOUT) break;
+        if (m->state != M_UNLOADED) {
+            snprintf(why, whylen, "model '%s' is in use", m->name);
+            rc = -2;
+        }
+    }
+    if (rc == 0) {
+        if (unlink(m->path) != 0) {
+            snprintf(why, whylen, "cannot remove %s: %s", m->path, strerror(errno));
+            rc = -3;
+        } else {
+            m->missing = true;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static bool valid_model_name(const char *n)
+{
+    size_t len = strlen(n);
+    if (!len || len > 200 || n[0] == '.' || n[0] == '-') return false;
+    for (const char *p = n; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+              *p == '_' || *p == '-' || *p == ':'))
+            return false;
+    return true;
+}
+
+int sched_copy(sched *s, const char *src, const char *dst, char *why, size_t whylen)
+{
+    if (!valid_model_name(dst)) {
+        snprintf(why, whylen, "'%s' is not a valid model name (letters, digits, '.', '_', '-', ':')", dst);
+        return -2;
+    }
+    pthread_mutex_lock(&s->mu);
+    model_entry *m = resolve(s, src);
+    int rc = 0;
+    if (!m) rc = -1;
+    else if (resolve(s, dst)) {
+        snprintf(why, whylen, "a model named '%s' already exists", dst);
+        rc = -2;
+    }
+    char *target = rc == 0 ? realpath(m->path, NULL) : NULL;
+    if (rc == 0 && !target) {
+        snprintf(why, whylen, "cannot resolve %s: %s", m->path, strerror(errno));
+        rc = -3;
+    }
+    if (rc == 0) {
+        char link[4096];
+        const char *slash = strrchr(m->path, '/');
+        int dirlen = slash ? (int)(slash - m->path) : 1;
+        if (snprintf(link, sizeof link, "%.*s/%s.gguf", dirlen, slash ? m->path : ".", dst) >= (int)sizeof link ||
+            symlink(target, link) != 0) {
+            snprintf(why, whylen, "cannot create %s: %s", link, strerror(errno));
+            rc = -3;
+        } else {
+            rescan(s);
+        }
+    }
+    free(target);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void sched_get_totals(sched *s, sched_totals *t)
+{
+    memset(t, 0, sizeof *t);
+    pthread_mutex_lock(&s->mu);
+    for (model_entry *m = s->models; m; m = m->next) {
+        t->queued += m->queued;
+        t->running += m->running;
+        if (m->state == M_LOADED) {
+            t->loaded_models++;
+            t->loaded_bytes += m->mem_bytes;
+        }
+    }
+    t->memory_budget = s->budget;
+    pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,15 @@
+# End-to-end tests of `rkserve serve`: node's test runner drives the official
+# openai and ollama clients (and raw HTTP) against a live server on the
+# synthetic test models; each file starts its own servers on free ports.
+find_program(RK_NODE_E2E node)
+if(RK_NODE_E2E)
+  file(GLOB RK_E2E_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/e2e/*.test.mjs)
+  foreach(src ${RK_E2E_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    add_test(NAME e2e/${name} COMMAND ${RK_NODE_E2E} --test --test-reporter=spec ${src})
+    set_tests_properties(e2e/${name} PROPERTIES
+      FIXTURES_REQUIRED test_models
+      TIMEOUT 180
+      ENVIRONMENT "RKSERVE_BIN=$<TARGET_FILE:rkserve>;RKSERVE_TEST_MODELS=${CMAKE_BINARY_DIR}/test-models;RKSERVE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  endforeach()
+endif()
