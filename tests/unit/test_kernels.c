@@ -148,8 +148,9 @@ static void *make_weights(uint32_t t, int64_t n, int exact)
     case GGML_TYPE_Q8_0:
         for (block_q8_0 *b = (block_q8_0 *)p; b < (block_q8_0 *)(p + bytes); b++) {
             b->d = exact ? 0x2400 /* 2^-6 */ : random_scale16();
-            /* -128 is never produced by a quantiser; the sign trick assumes so */
-            for (int j = 0; j < QK8_0; j++) b->qs[j] = (int8_t)rand_int(-127, 127);
+            /* full int8 range: files from other quantisers may hold -128 (our
+             * activations never do, which the sign trick relies on) */
+            for (int j = 0; j < QK8_0; j++) b->qs[j] = (int8_t)rand_int(-128, 127);
         }
         break;
     case GGML_TYPE_Q4_0:
