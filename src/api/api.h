@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "core/chat_output.h"
 #include "core/config.h"
 #include "core/request.h"
 #include "core/scheduler.h"
@@ -45,11 +46,27 @@ bool api_keep_alive(const json_t *v, int64_t *ms);
 
 typedef struct api_call api_call;
 
+/* How generated chat text is split into content, reasoning and tool calls
+ * (core/chat_output.h), taken from the request before it is submitted. */
+typedef struct {
+    bool parse;              /* a chat request: run the parser */
+    bool tools;              /* the request offered tools */
+    bool thinking;           /* not switched off: separate <think> blocks */
+    char **tool_names;
+    int n_tool_names;
+} api_parse_opts;
+
+void api_parse_opts_init(api_parse_opts *o, const rk_request *r);
+void api_parse_opts_free(api_parse_opts *o);
+
 typedef struct {
     /* Streaming only, on scheduler threads: write the wire chunks with
-     * api_call_write. on_start may be NULL. on_text returns false to stop. */
+     * api_call_write. on_start may be NULL. With parsing, on_delta gets the
+     * parser's deltas instead of on_text getting the raw text; either
+     * returns false to stop. */
     void (*on_start)(api_call *c, const rk_start *st);
     bool (*on_text)(api_call *c, const char *text, size_t len);
+    bool (*on_delta)(api_call *c, const chat_delta *d);
     void (*on_done)(api_call *c, const rk_result *res); /* also on a failure after the start */
     /* Not streaming, on the connection's thread: answer from the result. */
     void (*respond)(api_call *c, http_req *r, const rk_result *res);
@@ -63,6 +80,9 @@ struct api_call {
     void (*free_user)(void *user);
     bool stream;
     char model[256];            /* the served name, once started */
+    api_parse_opts parse;
+    chat_output_parser *parser; /* with parse.parse, once started; complete when done */
+    bool delta_failed;
     char *text;                 /* everything generated so far */
     size_t text_len, text_cap;
     int64_t n_prompt;
@@ -77,7 +97,8 @@ struct api_call {
     atomic_int refs;
 };
 
-/* Runs req (taken over) and answers r. user is freed with free_user. */
+/* Runs req (taken over) and answers r. user is freed with free_user.
+ * Chat requests get the output parser (api_parse_opts_init). */
 void api_run(http_req *r, api_app *app, rk_request *req, const api_call_ops *ops, void *user,
              void (*free_user)(void *user));
 

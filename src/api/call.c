@@ -67,6 +67,27 @@ bool api_keep_alive(const json_t *v, int64_t *ms)
     return false;
 }
 
+void api_parse_opts_init(api_parse_opts *o, const rk_request *r)
+{
+    memset(o, 0, sizeof *o);
+    o->parse = r->kind == RK_KIND_CHAT;
+    o->thinking = r->enable_thinking != 0;
+    size_t n = json_array_size(r->tools);
+    o->tools = n > 0;
+    o->tool_names = n ? calloc(n, sizeof *o->tool_names) : NULL;
+    for (size_t i = 0; o->tool_names && i < n; i++) {
+        const char *name = json_string_value(json_object_get(json_object_get(json_array_get(r->tools, i), "function"), "name"));
+        if (name && (o->tool_names[o->n_tool_names] = strdup(name))) o->n_tool_names++;
+    }
+}
+
+void api_parse_opts_free(api_parse_opts *o)
+{
+    for (int i = 0; i < o->n_tool_names; i++) free(o->tool_names[i]);
+    free(o->tool_names);
+    memset(o, 0, sizeof *o);
+}
+
 /* ---- the call --------------------------------------------------------- */
 
 static void call_unref(api_call *c)
@@ -75,6 +96,8 @@ static void call_unref(api_call *c)
     if (c->job) sched_release(c->job);
     if (c->out) http_stream_unref(c->out);
     if (c->free_user) c->free_user(c->user);
+    chat_output_free(c->parser);
+    api_parse_opts_free(&c->parse);
     free(c->result.embeddings);
     free(c->text);
     pthread_mutex_destroy(&c->mu);
@@ -118,11 +141,34 @@ bool api_call_write_ndjson(api_call *c, json_t *v)
     return write_framed(c, v, "", "\n");
 }
 
+static void on_delta(void *user, const chat_delta *d)
+{
+    api_call *c = user;
+    if (!c->delta_failed && c->stream && !c->ops->on_delta(c, d)) c->delta_failed = true;
+}
+
 static void sink_start(void *user, const rk_start *st)
 {
     api_call *c = user;
     snprintf(c->model, sizeof c->model, "%s", st->model);
     c->n_prompt = st->n_prompt;
+    if (c->parse.parse && c->ops->on_delta) {
+        uint64_t s64 = (uint64_t)(mono_ms() * 1e6);
+        FILE *f = fopen("/dev/urandom", "rb");
+        if (f) {
+            if (fread(&s64, sizeof s64, 1, f) != 1) s64 ^= (uint64_t)(uintptr_t)c;
+            fclose(f);
+        }
+        chat_output_options o = {
+            .tools_enabled = c->parse.tools,
+            .thinking_enabled = c->parse.thinking,
+            .prompt_opened_think = st->prompt_text && chat_output_prompt_opens_think(st->prompt_text, strlen(st->prompt_text)),
+            .id_seed = s64,
+            .tool_names = (const char *const *)c->parse.tool_names,
+            .n_tool_names = c->parse.n_tool_names,
+        };
+        c->parser = chat_output_new(chat_output_format_detect(st->chat->family, st->template_src), &o);
+    }
     if (c->stream && c->ops->on_start) c->ops->on_start(c, st);
     pthread_mutex_lock(&c->mu);
     c->started = true;
@@ -143,6 +189,12 @@ static bool sink_text(void *user, const char *text, size_t len)
     memcpy(c->text + c->text_len, text, len);
     c->text_len += len;
     c->text[c->text_len] = 0;
+    if (c->parser) {
+        /* non-streamed text is parsed once, at the end */
+        if (!c->stream) return true;
+        if (chat_output_push(c->parser, text, len, on_delta, c) != 0) return false;
+        return !c->delta_failed;
+    }
     if (c->stream) return c->ops->on_text(c, text, len);
     return true;
 }
@@ -159,6 +211,10 @@ static void sink_done(void *user, const rk_result *res)
         else rk_fail(&c->result.error, 500, NULL, "out of memory");
     }
     if (!c->text) c->text = calloc(1, 1);
+    if (c->parser) {
+        if (!c->stream && c->text) chat_output_push(c->parser, c->text, c->text_len, NULL, NULL);
+        chat_output_finish(c->parser, c->stream ? on_delta : NULL, c);
+    }
     if (res->finish == TEXTGEN_CANCELLED && !res->error.status) metrics_cancelled();
     else if (!res->error.status && !res->n_embeddings)
         metrics_generation(res->stats.prompt_tokens, res->stats.reused_tokens, res->stats.completion_tokens,
@@ -230,6 +286,7 @@ void api_run(http_req *r, api_app *app, rk_request *req, const api_call_ops *ops
     c->user = user;
     c->free_user = free_user;
     c->stream = req->stream && ops->on_text;
+    api_parse_opts_init(&c->parse, req);
     c->t_arrival = http_arrival_ms(r);
     snprintf(c->model, sizeof c->model, "%s", req->model ? req->model : "");
     pthread_mutex_init(&c->mu, NULL);

@@ -271,6 +271,38 @@ static void put_text(json_t *o, bool chat, const char *text, size_t len)
     else json_object_set_new(o, "response", json_stringn(text, len));
 }
 
+/* Ollama's tool call: arguments as a JSON object, not text. */
+static json_t *tool_call_json(int index, const char *name, const char *args)
+{
+    json_t *a = json_loads(args, JSON_DECODE_ANY, NULL);
+    if (!a) a = json_object();
+    return json_pack("{s:{s:i, s:s, s:o}}", "function", "index", index, "name", name, "arguments", a);
+}
+
+/* The parsed message: content, thinking and tool calls. */
+static void put_parsed(api_call *c, json_t *o, bool chat)
+{
+    if (!c->parser) {
+        put_text(o, chat, c->text, c->text_len);
+        return;
+    }
+    size_t n, nr;
+    const char *content = chat_output_content(c->parser, &n);
+    const char *reasoning = chat_output_reasoning(c->parser, &nr);
+    put_text(o, chat, content, n);
+    json_t *target = chat ? json_object_get(o, "message") : o;
+    if (nr) json_object_set_new(target, "thinking", json_stringn(reasoning, nr));
+    int calls = chat_output_tool_call_count(c->parser);
+    if (calls && chat) {
+        json_t *list = json_array();
+        for (int i = 0; i < calls; i++) {
+            const chat_tool_call *tc = chat_output_tool_call(c->parser, i);
+            json_array_append_new(list, tool_call_json(i, tc->name, tc->arguments));
+        }
+        json_object_set_new(target, "tool_calls", list);
+    }
+}
+
 static const char *done_reason(const rk_result *res)
 {
     return res->finish == TEXTGEN_LENGTH ? "length" : "stop";
@@ -296,7 +328,7 @@ static void respond_generate(api_call *c, http_req *r, const rk_result *res)
 {
     ol_state *st = c->user;
     json_t *o = base(c);
-    put_text(o, st->chat, c->text, c->text_len);
+    put_parsed(c, o, st->chat);
     put_final(c, o, res, done_reason(res));
     http_respond_json(r, 200, o);
 }
@@ -306,6 +338,23 @@ static bool stream_text(api_call *c, const char *text, size_t len)
     ol_state *st = c->user;
     json_t *o = base(c);
     put_text(o, st->chat, text, len);
+    json_object_set_new(o, "done", json_false());
+    return api_call_write_ndjson(c, o);
+}
+
+static bool stream_delta(api_call *c, const chat_delta *d)
+{
+    ol_state *st = c->user;
+    if (d->kind == CHAT_DELTA_TOOL_CALL_BEGIN) return true; /* arguments come whole in the next delta */
+    json_t *o = base(c);
+    if (d->kind == CHAT_DELTA_CONTENT) {
+        put_text(o, st->chat, d->text, d->len);
+    } else {
+        put_text(o, st->chat, "", 0);
+        json_t *target = st->chat ? json_object_get(o, "message") : o;
+        if (d->kind == CHAT_DELTA_REASONING) json_object_set_new(target, "thinking", json_stringn(d->text, d->len));
+        else if (st->chat) json_object_set_new(target, "tool_calls", json_pack("[o]", tool_call_json(d->index, d->name, d->text)));
+    }
     json_object_set_new(o, "done", json_false());
     return api_call_write_ndjson(c, o);
 }
@@ -325,6 +374,7 @@ static void stream_done(api_call *c, const rk_result *res)
 
 static const api_call_ops GENERATE_OPS = {
     .on_text = stream_text,
+    .on_delta = stream_delta,
     .on_done = stream_done,
     .respond = respond_generate,
     .stream_content_type = "application/x-ndjson",
@@ -376,9 +426,9 @@ typedef int (*translate_fn)(const json_t *, rk_request *, rk_error *);
 
 static void unload_now(http_req *r, api_app *a, const char *model, bool chat)
 {
-    int rc = sched_unload(a->sched, model, 30000);
-    if (rc == -1) {
-        http_respond_errorf(r, 404, "model", "model '%s' not found", model);
+    rk_error e;
+    if (sched_unload(a->sched, model, 30000, &e) == -1) {
+        http_respond_error(r, &e);
         return;
     }
     char ts[64];
@@ -452,10 +502,10 @@ static char *human_params(uint64_t n, char *buf, size_t len)
 static json_t *details(const sched_model_status *m)
 {
     char ps[32];
-    const char *arch = m->arch ? m->arch : "";
-    return json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "parent_model", "", "format", "gguf", "family", arch,
-                     "families", arch, "parameter_size", human_params(m->info.n_params, ps, sizeof ps),
-                     "quantization_level", "");
+    const char *family = m->family ? m->family : m->arch ? m->arch : "";
+    const char *size = m->param_label ? m->param_label : human_params(m->n_params, ps, sizeof ps);
+    return json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "parent_model", "", "format", m->format, "family", family,
+                     "families", family, "parameter_size", size, "quantization_level", m->quant ? m->quant : "");
 }
 
 static json_t *tag_entry(const sched_model_status *m)
@@ -463,7 +513,7 @@ static json_t *tag_entry(const sched_model_status *m)
     char ts[64];
     api_rfc3339(ts, sizeof ts, (double)m->modified);
     return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o}", "name", m->name, "model", m->name, "modified_at", ts, "size",
-                     (json_int_t)m->file_bytes, "digest", "", "details", details(m));
+                     (json_int_t)m->file_bytes, "digest", m->digest, "details", details(m));
 }
 
 static void h_tags(http_req *r, void *app)
@@ -496,7 +546,7 @@ static void h_ps(http_req *r, void *app)
         if (ms[i].expires_at_ms == INT64_MAX) snprintf(ts, sizeof ts, "2318-01-01T00:00:00.000000000Z");
         else api_rfc3339(ts, sizeof ts, ms[i].expires_at_ms / 1e3);
         json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:I, s:i}", "name", ms[i].name, "model", ms[i].name,
-                              "size", (json_int_t)ms[i].mem_bytes, "digest", "", "details", details(&ms[i]),
+                              "size", (json_int_t)ms[i].mem_bytes, "digest", ms[i].digest, "details", details(&ms[i]),
                               "expires_at", ts, "size_vram", (json_int_t)0, "context_length", ms[i].info.n_ctx);
         json_array_append_new(list, o);
     }
@@ -516,8 +566,8 @@ static void h_show(http_req *r, void *app)
     const char *name = json_string_value(json_object_get(body, "model"));
     if (!name) name = json_string_value(json_object_get(body, "name"));
     sched_model_status m;
-    if (!name || !sched_lookup(a->sched, name, &m)) {
-        http_respond_errorf(r, 404, "model", "model '%s' not found", name ? name : "");
+    if (sched_lookup(a->sched, name ? name : "", &m, &e) != 0) {
+        http_respond_error(r, &e);
         json_decref(body);
         return;
     }
@@ -528,11 +578,13 @@ static void h_show(http_req *r, void *app)
     if (m.arch) {
         char key[128];
         json_object_set_new(info, "general.architecture", json_string(m.arch));
-        json_object_set_new(info, "general.parameter_count", json_integer((json_int_t)m.info.n_params));
+        json_object_set_new(info, "general.parameter_count", json_integer((json_int_t)m.n_params));
         snprintf(key, sizeof key, "%s.context_length", m.arch);
-        json_object_set_new(info, key, json_integer(m.info.n_ctx_train));
-        snprintf(key, sizeof key, "%s.embedding_length", m.arch);
-        json_object_set_new(info, key, json_integer(m.info.n_embd));
+        json_object_set_new(info, key, json_integer(m.context ? m.context : m.info.n_ctx_train));
+        if (m.info.n_embd) {
+            snprintf(key, sizeof key, "%s.embedding_length", m.arch);
+            json_object_set_new(info, key, json_integer(m.info.n_embd));
+        }
     }
     json_t *caps = json_pack("[s]", "completion");
     if (m.chat_template && strstr(m.chat_template, "tools")) json_array_append_new(caps, json_string("tools"));
@@ -556,10 +608,7 @@ static void h_delete(http_req *r, void *app)
     }
     const char *name = json_string_value(json_object_get(body, "model"));
     if (!name) name = json_string_value(json_object_get(body, "name"));
-    char why[512];
-    int rc = name ? sched_delete(a->sched, name, why, sizeof why) : -1;
-    if (rc == -1) http_respond_errorf(r, 404, "model", "model '%s' not found", name ? name : "");
-    else if (rc < 0) http_respond_errorf(r, rc == -2 ? 409 : 500, "model", "%s", why);
+    if (sched_delete(a->sched, name ? name : "", &e) != 0) http_respond_error(r, &e);
     else http_respond(r, 200, NULL, NULL, 0);
     json_decref(body);
 }
@@ -575,11 +624,8 @@ static void h_copy(http_req *r, void *app)
     }
     const char *src = json_string_value(json_object_get(body, "source"));
     const char *dst = json_string_value(json_object_get(body, "destination"));
-    char why[512];
-    int rc = !src || !dst ? -3 : sched_copy(a->sched, src, dst, why, sizeof why);
-    if (rc == -3) http_respond_errorf(r, 400, NULL, "source and destination are required");
-    else if (rc == -1) http_respond_errorf(r, 404, "source", "model '%s' not found", src);
-    else if (rc < 0) http_respond_errorf(r, rc == -2 ? 400 : 500, "destination", "%s", why);
+    if (!src || !dst) http_respond_errorf(r, 400, NULL, "source and destination are required");
+    else if (sched_copy(a->sched, src, dst, &e) != 0) http_respond_error(r, &e);
     else http_respond(r, 200, NULL, NULL, 0);
     json_decref(body);
 }

@@ -352,8 +352,9 @@ static void free_state(void *p)
     free(st);
 }
 
-static const char *finish_reason(const rk_result *res)
+static const char *finish_reason(const api_call *c, const rk_result *res)
 {
+    if (c->parser && chat_output_has_tool_calls(c->parser)) return "tool_calls";
     return res->finish == TEXTGEN_LENGTH ? "length" : "stop";
 }
 
@@ -387,11 +388,33 @@ static json_t *envelope(api_call *c, const char *object)
                      "model", c->model, "system_fingerprint", FINGERPRINT);
 }
 
+/* The assistant message: the parser's content, reasoning and tool calls. */
+static json_t *chat_message_json(api_call *c)
+{
+    if (!c->parser) return json_pack("{s:s, s:s%}", "role", "assistant", "content", c->text, c->text_len);
+    size_t n, nr;
+    const char *content = chat_output_content(c->parser, &n);
+    const char *reasoning = chat_output_reasoning(c->parser, &nr);
+    int calls = chat_output_tool_call_count(c->parser);
+    json_t *msg = json_pack("{s:s}", "role", "assistant");
+    json_object_set_new(msg, "content", n || !calls ? json_stringn(content, n) : json_null());
+    if (nr) json_object_set_new(msg, "reasoning_content", json_stringn(reasoning, nr));
+    if (calls) {
+        json_t *list = json_array();
+        for (int i = 0; i < calls; i++) {
+            const chat_tool_call *tc = chat_output_tool_call(c->parser, i);
+            json_array_append_new(list, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", tc->id, "type", "function",
+                                                  "function", "name", tc->name, "arguments", tc->arguments));
+        }
+        json_object_set_new(msg, "tool_calls", list);
+    }
+    return msg;
+}
+
 static void respond_chat(api_call *c, http_req *r, const rk_result *res)
 {
-    json_t *msg = json_pack("{s:s, s:s%}", "role", "assistant", "content", c->text, c->text_len);
-    json_t *choice = json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "message", msg, "logprobs", "finish_reason",
-                               finish_reason(res));
+    json_t *choice = json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "message", chat_message_json(c), "logprobs",
+                               "finish_reason", finish_reason(c, res));
     json_t *out = envelope(c, "chat.completion");
     json_object_set_new(out, "choices", json_pack("[o]", choice));
     json_object_set_new(out, "usage", usage(res));
@@ -419,6 +442,24 @@ static bool stream_chat_text(api_call *c, const char *text, size_t len)
     return api_call_write_sse(c, chat_chunk(c, json_pack("{s:s%}", "content", text, len), NULL));
 }
 
+static bool stream_chat_delta(api_call *c, const chat_delta *d)
+{
+    json_t *delta;
+    switch (d->kind) {
+    case CHAT_DELTA_CONTENT: delta = json_pack("{s:s%}", "content", d->text, d->len); break;
+    case CHAT_DELTA_REASONING: delta = json_pack("{s:s%}", "reasoning_content", d->text, d->len); break;
+    case CHAT_DELTA_TOOL_CALL_BEGIN:
+        delta = json_pack("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}", "tool_calls", "index", d->index, "id", d->id, "type",
+                          "function", "function", "name", d->name, "arguments", "");
+        break;
+    default:
+        delta = json_pack("{s:[{s:i, s:{s:s%}}]}", "tool_calls", "index", d->index, "function", "arguments", d->text,
+                          d->len);
+        break;
+    }
+    return api_call_write_sse(c, chat_chunk(c, delta, NULL));
+}
+
 static void stream_error(api_call *c, const rk_result *res)
 {
     json_t *err = json_pack("{s:s, s:s}", "message", res->error.message, "type",
@@ -444,13 +485,14 @@ static void stream_usage_and_done(api_call *c, const rk_result *res, const char 
 static void stream_chat_done(api_call *c, const rk_result *res)
 {
     if (res->error.status) stream_error(c, res);
-    else api_call_write_sse(c, chat_chunk(c, json_object(), finish_reason(res)));
+    else api_call_write_sse(c, chat_chunk(c, json_object(), finish_reason(c, res)));
     stream_usage_and_done(c, res, "chat.completion.chunk");
 }
 
 static const api_call_ops CHAT_OPS = {
     .on_start = stream_chat_start,
     .on_text = stream_chat_text,
+    .on_delta = stream_chat_delta,
     .on_done = stream_chat_done,
     .respond = respond_chat,
     .stream_content_type = "text/event-stream; charset=utf-8",
@@ -475,7 +517,7 @@ static void respond_completion(api_call *c, http_req *r, const rk_result *res)
         text = json_stringn(c->text, c->text_len);
     }
     json_t *choice = json_pack("{s:o, s:i, s:n, s:s}", "text", text, "index", 0, "logprobs", "finish_reason",
-                               finish_reason(res));
+                               finish_reason(c, res));
     json_t *out = envelope(c, "text_completion");
     json_object_set_new(out, "choices", json_pack("[o]", choice));
     json_object_set_new(out, "usage", usage(res));
@@ -507,7 +549,7 @@ static bool stream_completion_text(api_call *c, const char *text, size_t len)
 static void stream_completion_done(api_call *c, const rk_result *res)
 {
     if (res->error.status) stream_error(c, res);
-    else api_call_write_sse(c, completion_chunk(c, "", 0, finish_reason(res)));
+    else api_call_write_sse(c, completion_chunk(c, "", 0, finish_reason(c, res)));
     stream_usage_and_done(c, res, "text_completion");
 }
 
@@ -642,10 +684,8 @@ static void h_model(http_req *r, void *app)
     api_app *a = app;
     const char *id = http_path_rest(r);
     sched_model_status m;
-    if (!*id || !sched_lookup(a->sched, id, &m)) {
-        rk_error e;
-        rk_fail(&e, 404, "model", "model '%s' not found", id);
-        e.code = "model_not_found";
+    rk_error e;
+    if (sched_lookup(a->sched, id, &m, &e) != 0) {
         http_respond_error(r, &e);
         return;
     }

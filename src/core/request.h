@@ -102,6 +102,7 @@ typedef struct {
     const char *model;          /* the model's served name */
     const engine_info *info;
     const chat_format *chat;
+    const char *template_src;   /* the Jinja source chat renders with, or NULL (built-in format) */
     const char *prompt_text;    /* rendered prompt, or NULL for token prompts */
     int64_t n_prompt;           /* prompt tokens */
 } rk_start;

@@ -1,6 +1,5 @@
 #include "core/scheduler.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -8,9 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "core/registry.h"
 
 /* ---- time --------------------------------------------------------------- */
 
@@ -114,15 +114,15 @@ typedef struct {
 
 struct model_entry {
     sched *s;
-    char *name, *path;
-    uint64_t file_bytes;
-    int64_t mtime;
-    bool missing;            /* gone from disk at the last scan */
+    char *name;
+    const registry_entry *entry; /* what the registry says; kept while loaded */
+    bool missing;            /* not in the registry's list any more */
     model_state state;
     const engine_ops *ops;
     engine_model *em;
     engine_info info;
     chat_format chat;
+    const char *template_src; /* the template chat renders with, or NULL */
     slot *slots;
     int n_slots;
     pthread_t *workers;
@@ -141,6 +141,8 @@ struct model_entry {
 
 struct sched {
     const rk_config *cfg;
+    registry *reg;
+    double last_scan;
     char *template_src;      /* --chat-template, or NULL */
     uint64_t budget;
     pthread_mutex_t mu;
@@ -203,113 +205,93 @@ static void fail_list(sched_job *list, int status, const char *msg)
 }
 
 /* ---- the model catalog --------------------------------------------------
- * Model files in the --models directories (and one level of
- * subdirectories), served under their file name without ".gguf". */
-
-static bool is_model_file(const char *name)
-{
-    size_t n = strlen(name);
-    if (n <= 5 || strcmp(name + n - 5, ".gguf") != 0) return false;
-    if (!strncmp(name, "mmproj", 6)) return false; /* vision projectors ride along with a model */
-    return name[0] != '.';
-}
-
-static model_entry *find_by_path(sched *s, const char *path)
-{
-    for (model_entry *m = s->models; m; m = m->next)
-        if (!strcmp(m->path, path)) return m;
-    return NULL;
-}
+ * The registry finds the models and their names; a model_entry per name
+ * holds its queue and, while loaded, its engine. An entry keeps the
+ * registry's description it was loaded with until it is unloaded. */
 
 static model_entry *find_by_name(sched *s, const char *name)
 {
     for (model_entry *m = s->models; m; m = m->next)
-        if (!m->missing && !strcmp(m->name, name)) return m;
+        if (!strcmp(m->name, name)) return m;
     return NULL;
 }
 
-static void add_model_file(sched *s, const char *path, const char *file, const struct stat *st)
+static model_entry *add_entry(sched *s, const registry_entry *e)
 {
-    model_entry *m = find_by_path(s, path);
-    if (m) {
-        m->missing = false;
-        m->file_bytes = (uint64_t)st->st_size;
-        m->mtime = (int64_t)st->st_mtime;
-        return;
-    }
-    size_t n = strlen(file) - 5;
-    char *name = strndup(file, n);
-    if (!name) return;
-    if (find_by_name(s, name)) { /* an earlier directory wins */
-        free(name);
-        return;
-    }
-    m = calloc(1, sizeof *m);
-    if (!m || !(m->path = strdup(path))) {
+    model_entry *m = calloc(1, sizeof *m);
+    if (!m || !(m->name = strdup(e->name))) {
         free(m);
-        free(name);
-        return;
+        return NULL;
     }
     m->s = s;
-    m->name = name;
-    m->file_bytes = (uint64_t)st->st_size;
-    m->mtime = (int64_t)st->st_mtime;
+    m->entry = registry_entry_retain(e);
     m->expires_at = INFINITY;
     cond_init_mono(&m->work_cv);
     ticket_init(&m->compute);
     model_entry **tail = &s->models;
     while (*tail) tail = &(*tail)->next;
     *tail = m;
+    return m;
 }
 
-static void scan_dir(sched *s, const char *dir, int depth)
+/* Under s->mu: entries follow the registry's current list; a model gone
+ * from it stays known while loaded or busy. */
+static void sync_entries(sched *s)
 {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char path[4096];
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
-        struct stat st;
-        if (stat(path, &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (depth == 0) scan_dir(s, path, 1);
-        } else if (S_ISREG(st.st_mode) && is_model_file(e->d_name)) {
-            add_model_file(s, path, e->d_name, &st);
+    registry_snapshot *snap = registry_snapshot_get(s->reg);
+    for (model_entry *m = s->models; m; m = m->next) m->missing = true;
+    for (int i = 0; i < registry_snapshot_count(snap); i++) {
+        const registry_entry *e = registry_snapshot_at(snap, i);
+        model_entry *m = find_by_name(s, e->name);
+        if (!m) m = add_entry(s, e);
+        if (!m) continue;
+        m->missing = false;
+        if (m->state == M_UNLOADED && m->entry != e) {
+            registry_entry_release(m->entry);
+            m->entry = registry_entry_retain(e);
         }
     }
-    closedir(d);
+    for (model_entry *m = s->models; m; m = m->next)
+        if (m->missing && (m->state != M_UNLOADED || m->queued || m->running)) m->missing = false;
+    registry_snapshot_release(snap);
 }
 
-/* Under s->mu. Models whose file went away stay known while loaded. */
 static void rescan(sched *s)
 {
-    for (model_entry *m = s->models; m; m = m->next) m->missing = true;
-    for (int i = 0; i < s->cfg->n_model_dirs; i++) scan_dir(s, s->cfg->model_dirs[i], 0);
-    for (model_entry *m = s->models; m; m = m->next)
-        if (m->missing && m->state != M_UNLOADED) m->missing = false;
+    char err[256];
+    if (registry_scan(s->reg, err, sizeof err) < 0) fprintf(stderr, "rkserve: model scan: %s\n", err);
+    s->last_scan = mono_ms();
+    sync_entries(s);
 }
 
-static model_entry *resolve(sched *s, const char *name)
+/* Under s->mu. NULL with e filled (404, or 400 when ambiguous). A name the
+ * registry does not know triggers one rescan, so new files are found. */
+static model_entry *resolve(sched *s, const char *name, rk_error *e)
 {
-    if (!name || !*name) return NULL;
+    if (!name || !*name) {
+        rk_fail(e, 400, "model", "a model name is required");
+        return NULL;
+    }
+    char err[512] = "";
     for (int pass = 0; pass < 2; pass++) {
-        model_entry *m = find_by_name(s, name);
-        size_t n = strlen(name);
-        if (!m && n > 7 && !strcmp(name + n - 7, ":latest")) {
-            char *base = strndup(name, n - 7);
-            if (base) m = find_by_name(s, base);
-            free(base);
+        const registry_entry *ent = NULL;
+        registry_status st = registry_resolve(s->reg, name, &ent, err, sizeof err);
+        if (st == REGISTRY_OK) {
+            model_entry *m = find_by_name(s, ent->name);
+            if (!m) {
+                sync_entries(s);
+                m = find_by_name(s, ent->name);
+            }
+            registry_entry_release(ent);
+            if (m) return m;
+        } else if (st == REGISTRY_AMBIGUOUS) {
+            rk_fail(e, 400, "model", "%s", err);
+            return NULL;
         }
-        if (!m && n > 5 && !strcmp(name + n - 5, ".gguf")) {
-            char *base = strndup(name, n - 5);
-            if (base) m = find_by_name(s, base);
-            free(base);
-        }
-        if (m) return m;
         if (pass == 0) rescan(s);
     }
+    rk_fail(e, 404, "model", "model '%s' not found", name);
+    e->code = "model_not_found";
     return NULL;
 }
 
@@ -330,6 +312,7 @@ static void free_engine(model_entry *m)
     m->slots = NULL;
     m->n_slots = 0;
     chat_format_free(&m->chat);
+    m->template_src = NULL;
     if (m->em) m->ops->unload(m->em);
     m->em = NULL;
     memset(&m->info, 0, sizeof m->info);
@@ -340,19 +323,25 @@ static void free_engine(model_entry *m)
 static void load_locked(sched *s, model_entry *m)
 {
     m->state = M_LOADING;
-    char *path = strdup(m->path);
+    const registry_entry *ent = m->entry;
+    const char *path = ent->path;
     int parallel = s->cfg->parallel;
+    int32_t n_ctx = s->cfg->ctx;
+    if (!n_ctx && ent->context_source == REGISTRY_CTX_SIDECAR && ent->context > 0 && ent->context < INT32_MAX)
+        n_ctx = (int32_t)ent->context;
     pthread_mutex_unlock(&s->mu);
 
     char err[1024] = "";
     double t0 = mono_ms();
     bool ok = false;
-    m->ops = path ? engine_for_path(path) : NULL;
-    if (!m->ops) {
-        snprintf(err, sizeof err, "%s: %s", m->path,
-                 access(m->path, R_OK) != 0 ? strerror(errno) : "not a model file this build can run");
+    m->ops = ent->error ? NULL : engine_for_path(path);
+    if (ent->error) {
+        snprintf(err, sizeof err, "%s: %s", path, ent->error);
+    } else if (!m->ops) {
+        snprintf(err, sizeof err, "%s: %s", path,
+                 access(path, R_OK) != 0 ? strerror(errno) : "not a model file this build can run");
     } else {
-        engine_load_params lp = {.path = path, .n_ctx = s->cfg->ctx, .n_threads = s->cfg->threads};
+        engine_load_params lp = {.path = path, .n_ctx = n_ctx, .n_threads = s->cfg->threads};
         m->em = m->ops->load(&lp, err, sizeof err);
         m->slots = m->em ? calloc((size_t)parallel, sizeof *m->slots) : NULL;
         if (m->em && !m->slots) snprintf(err, sizeof err, "out of memory");
@@ -367,7 +356,11 @@ static void load_locked(sched *s, model_entry *m)
         if (ok) {
             m->ops->info(m->em, &m->info);
             char warn[512];
-            const char *tmpl = s->template_src ? s->template_src : m->info.chat_template;
+            /* --chat-template, else the sidecar's, else the model's own */
+            const char *tmpl = s->template_src ? s->template_src
+                               : ent->chat_template ? ent->chat_template
+                                                    : m->info.chat_template;
+            m->template_src = tmpl && *tmpl ? tmpl : NULL;
             chat_format_init(&m->chat, tmpl, m->info.arch, m->info.bos_text, m->info.eos_text, warn, sizeof warn);
             if (warn[0]) fprintf(stderr, "rkserve: %s: %s\n", m->name, warn);
             m->mem_bytes = model_bytes(m);
@@ -375,7 +368,6 @@ static void load_locked(sched *s, model_entry *m)
             free_engine(m);
         }
     }
-    free(path);
     double t1 = mono_ms();
 
     pthread_mutex_lock(&s->mu);
@@ -433,7 +425,7 @@ static uint64_t loaded_bytes(sched *s, const model_entry *except)
     uint64_t used = 0;
     for (model_entry *m = s->models; m; m = m->next)
         if (m != except && m->state != M_UNLOADED && m->state != M_WANT_LOAD)
-            used += m->mem_bytes ? m->mem_bytes : m->file_bytes;
+            used += m->mem_bytes ? m->mem_bytes : m->entry->size;
     return used;
 }
 
@@ -441,7 +433,7 @@ static uint64_t loaded_bytes(sched *s, const model_entry *except)
  * wait for a busy model; -2: m alone exceeds the budget. */
 static int make_room(sched *s, model_entry *m)
 {
-    uint64_t need = m->file_bytes;
+    uint64_t need = m->entry->size;
     if (need > s->budget) return -2;
     if (loaded_bytes(s, m) + need <= s->budget) return 0;
     model_entry *victim = NULL;
@@ -483,7 +475,7 @@ static void *manager_main(void *arg)
                 char msg[512];
                 snprintf(msg, sizeof msg,
                          "model '%s' needs %.1f MiB but the memory budget is %.1f MiB (raise --memory-budget)",
-                         m->name, m->file_bytes / 1048576.0, s->budget / 1048576.0);
+                         m->name, m->entry->size / 1048576.0, s->budget / 1048576.0);
                 m->state = M_UNLOADED;
                 sched_job *list = take_queue(m);
                 pthread_mutex_unlock(&s->mu);
@@ -614,8 +606,8 @@ static bool on_gen_text(void *user, const char *text, size_t len)
 static void start_event(model_entry *m, sched_job *j, const char *prompt_text, int64_t n_prompt)
 {
     if (!j->sink.on_start) return;
-    rk_start st = {.model = m->name, .info = &m->info, .chat = &m->chat, .prompt_text = prompt_text,
-                   .n_prompt = n_prompt};
+    rk_start st = {.model = m->name, .info = &m->info, .chat = &m->chat, .template_src = m->template_src,
+                   .prompt_text = prompt_text, .n_prompt = n_prompt};
     j->sink.on_start(j->sink.user, &st);
 }
 
@@ -625,6 +617,10 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     char *text = NULL;
     int32_t *toks = NULL;
     int64_t n = 0;
+    /* a sidecar's system prompt, as Ollama's SYSTEM, when the chat brings none */
+    const char *first_role = json_string_value(json_object_get(json_array_get(r->messages, 0), "role"));
+    if (r->kind == RK_KIND_CHAT && m->entry->system && *m->entry->system && !(first_role && !strcmp(first_role, "system")))
+        json_array_insert_new(r->messages, 0, json_pack("{s:s, s:s}", "role", "system", "content", m->entry->system));
     ticket_acquire(&m->compute);
     if (r->kind == RK_KIND_CHAT) {
         text = request_render_chat(r, &m->chat, &res->error);
@@ -652,6 +648,12 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
         if (toks[i] < 0 || toks[i] >= m->info.n_vocab) {
             rk_fail(&res->error, 400, "prompt", "token id %d is outside the vocabulary (0..%d)", toks[i],
                     m->info.n_vocab - 1);
+            goto out;
+        }
+    for (int i = 0; i < r->sampling.n_logit_bias; i++)
+        if (r->logit_bias[i].token >= m->info.n_vocab) {
+            rk_fail(&res->error, 400, "logit_bias", "token id %d is outside the vocabulary (0..%d)",
+                    r->logit_bias[i].token, m->info.n_vocab - 1);
             goto out;
         }
     if (n >= m->info.n_ctx) {
@@ -855,6 +857,13 @@ sched *sched_new(const rk_config *cfg, char *err, size_t errlen)
         }
         jinja_free(t);
     }
+    s->reg = registry_new((const char *const *)cfg->model_dirs, cfg->n_model_dirs, NULL);
+    if (!s->reg) {
+        snprintf(err, errlen, "out of memory");
+        free(s->template_src);
+        free(s);
+        return NULL;
+    }
     pthread_mutex_init(&s->mu, NULL);
     cond_init_mono(&s->manager_cv);
     cond_init_mono(&s->state_cv);
@@ -864,6 +873,7 @@ sched *sched_new(const rk_config *cfg, char *err, size_t errlen)
     if (pthread_create(&s->manager, NULL, manager_main, s) != 0) {
         snprintf(err, errlen, "cannot start the scheduler thread");
         pthread_mutex_destroy(&s->mu);
+        registry_free(s->reg);
         free(s->template_src);
         free(s);
         return NULL;
@@ -906,10 +916,11 @@ void sched_free(sched *s)
         s->models = m->next;
         pthread_cond_destroy(&m->work_cv);
         ticket_destroy(&m->compute);
+        registry_entry_release(m->entry);
         free(m->name);
-        free(m->path);
         free(m);
     }
+    registry_free(s->reg);
     pthread_cond_destroy(&s->manager_cv);
     pthread_cond_destroy(&s->state_cv);
     pthread_mutex_destroy(&s->mu);
@@ -931,15 +942,10 @@ sched_job *sched_submit(sched *s, rk_request *req, const rk_sink *sink, rk_error
     j->sink = *sink;
     j->t_submit = mono_ms();
     pthread_mutex_lock(&s->mu);
-    model_entry *m = s->stopping ? NULL : resolve(s, req->model);
+    if (s->stopping) rk_fail(e, 503, NULL, "the server is shutting down");
+    model_entry *m = s->stopping ? NULL : resolve(s, req->model, e);
     if (!m) {
-        bool stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
-        if (stopping) rk_fail(e, 503, NULL, "the server is shutting down");
-        else {
-            rk_fail(e, 404, "model", "model '%s' not found", req->model ? req->model : "");
-            e->code = "model_not_found";
-        }
         request_destroy(req);
         free(j);
         return NULL;
@@ -1004,26 +1010,42 @@ void sched_cancel(sched_job *j)
     }
 }
 
+static char *dup_or_null(const char *v)
+{
+    return v ? strdup(v) : NULL;
+}
+
 static void fill_status(sched *s, model_entry *m, sched_model_status *st)
 {
+    const registry_entry *e = m->entry;
     memset(st, 0, sizeof *st);
     st->name = strdup(m->name);
-    st->path = strdup(m->path);
-    st->file_bytes = m->file_bytes;
-    st->modified = m->mtime;
+    st->path = strdup(e->path);
+    st->digest = strdup(e->digest);
+    st->format = strdup(registry_format_name(e->format));
+    st->family = dup_or_null(e->family);
+    st->param_label = dup_or_null(e->param_label);
+    st->quant = dup_or_null(e->quant);
+    st->file_bytes = e->size;
+    st->modified = e->mtime_sec;
+    st->n_params = e->n_params;
+    st->context = e->context;
     st->loaded = m->state == M_LOADED;
     st->queued = m->queued;
     st->running = m->running;
+    const char *arch = e->arch, *tmpl = s->template_src ? s->template_src : e->chat_template;
     if (st->loaded) {
         st->mem_bytes = m->mem_bytes;
         st->n_sessions = m->n_slots;
         st->info = m->info;
-        st->arch = m->info.arch ? strdup(m->info.arch) : NULL;
-        const char *tmpl = s->template_src ? s->template_src : m->info.chat_template;
-        st->chat_template = tmpl ? strdup(tmpl) : NULL;
+        if (!arch) arch = m->info.arch;
+        tmpl = m->template_src;
+        if (!st->n_params) st->n_params = m->info.n_params;
         double left = m->expires_at - mono_ms();
         st->expires_at_ms = isinf(m->expires_at) ? INT64_MAX : (int64_t)(wall_ms() + (left > 0 ? left : 0));
     }
+    st->arch = dup_or_null(arch);
+    st->chat_template = dup_or_null(tmpl);
     /* pointers into the engine are not valid once the lock is dropped */
     st->info.engine = st->info.name = st->info.bos_text = st->info.eos_text = NULL;
     st->info.arch = st->arch;
@@ -1033,7 +1055,7 @@ static void fill_status(sched *s, model_entry *m, sched_model_status *st)
 int sched_models(sched *s, bool loaded_only, sched_model_status **out)
 {
     pthread_mutex_lock(&s->mu);
-    rescan(s);
+    if (!loaded_only) rescan(s);
     int n = 0;
     for (model_entry *m = s->models; m; m = m->next)
         if (!m->missing && (!loaded_only || m->state == M_LOADED)) n++;
@@ -1054,6 +1076,11 @@ void sched_status_clear(sched_model_status *m)
 {
     free(m->name);
     free(m->path);
+    free(m->digest);
+    free(m->format);
+    free(m->family);
+    free(m->param_label);
+    free(m->quant);
     free(m->arch);
     free(m->chat_template);
     memset(m, 0, sizeof *m);
@@ -1066,115 +1093,76 @@ void sched_models_free(sched_model_status *m, int n)
     free(m);
 }
 
-bool sched_lookup(sched *s, const char *name, sched_model_status *out)
+int sched_lookup(sched *s, const char *name, sched_model_status *out, rk_error *e)
 {
     pthread_mutex_lock(&s->mu);
-    model_entry *m = resolve(s, name);
+    model_entry *m = resolve(s, name, e);
     if (m) fill_status(s, m, out);
     pthread_mutex_unlock(&s->mu);
-    return m != NULL;
+    return m ? 0 : -1;
 }
 
-int sched_unload(sched *s, const char *name, int timeout_ms)
+/* Under s->mu: asks the manager to unload m once idle and waits for it. */
+static bool unload_and_wait(sched *s, model_entry *m, int timeout_ms)
 {
-    pthread_mutex_lock(&s->mu);
-    model_entry *m = resolve(s, name);
-    if (!m) {
-        pthread_mutex_unlock(&s->mu);
-        return -1;
-    }
-    if (m->state == M_UNLOADED) {
-        pthread_mutex_unlock(&s->mu);
-        return 1;
-    }
+    if (m->state == M_UNLOADED) return true;
     m->unload_asap = true;
     pthread_cond_signal(&s->manager_cv);
     struct timespec ts;
     abs_deadline(&ts, timeout_ms);
     while (m->state != M_UNLOADED && m->unload_asap)
         if (pthread_cond_timedwait(&s->state_cv, &s->mu, &ts) == ETIMEDOUT) break;
-    int rc = m->state == M_UNLOADED ? 0 : -2;
+    return m->state == M_UNLOADED;
+}
+
+int sched_unload(sched *s, const char *name, int timeout_ms, rk_error *e)
+{
+    pthread_mutex_lock(&s->mu);
+    model_entry *m = resolve(s, name, e);
+    int rc = !m ? -1 : m->state == M_UNLOADED ? 1 : unload_and_wait(s, m, timeout_ms) ? 0 : -2;
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
-int sched_delete(sched *s, const char *name, char *why, size_t whylen)
+int sched_delete(sched *s, const char *name, rk_error *e)
 {
     pthread_mutex_lock(&s->mu);
-    model_entry *m = resolve(s, name);
-    int rc = 0;
-    if (!m) rc = -1;
-    else if (m->queued || m->running) {
-        snprintf(why, whylen, "model '%s' is in use", m->name);
-        rc = -2;
-    }
-    if (rc == 0 && m->state != M_UNLOADED) {
-        m->unload_asap = true;
-        pthread_cond_signal(&s->manager_cv);
-        struct timespec ts;
-        abs_deadline(&ts, 30000);
-        while (m->state != M_UNLOADED && m->unload_asap && !m->queued && !m->running)
-            if (pthread_cond_timedwait(&s->state_cv, &s->mu, &ts) == ETIMEDOUT) break;
-        if (m->state != M_UNLOADED) {
-            snprintf(why, whylen, "model '%s' is in use", m->name);
-            rc = -2;
-        }
+    model_entry *m = resolve(s, name, e);
+    int rc = m ? 0 : -1;
+    if (m && (m->queued || m->running || !unload_and_wait(s, m, 30000))) {
+        rk_fail(e, 409, "model", "model '%s' is in use", m->name);
+        rc = -1;
     }
     if (rc == 0) {
-        if (unlink(m->path) != 0) {
-            snprintf(why, whylen, "cannot remove %s: %s", m->path, strerror(errno));
-            rc = -3;
-        } else {
-            m->missing = true;
+        char err[512];
+        registry_status st = registry_remove(s->reg, m->name, err, sizeof err);
+        if (st != REGISTRY_OK) {
+            int status = st == REGISTRY_NOT_FOUND ? 404 : st == REGISTRY_FORBIDDEN ? 403
+                         : st == REGISTRY_IN_USE ? 409 : 500;
+            rk_fail(e, status, "model", "%s", err);
+            rc = -1;
         }
+        sync_entries(s);
     }
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
-static bool valid_model_name(const char *n)
+int sched_copy(sched *s, const char *src, const char *dst, rk_error *e)
 {
-    size_t len = strlen(n);
-    if (!len || len > 200 || n[0] == '.' || n[0] == '-') return false;
-    for (const char *p = n; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
-              *p == '_' || *p == '-' || *p == ':'))
-            return false;
-    return true;
-}
-
-int sched_copy(sched *s, const char *src, const char *dst, char *why, size_t whylen)
-{
-    if (!valid_model_name(dst)) {
-        snprintf(why, whylen, "'%s' is not a valid model name (letters, digits, '.', '_', '-', ':')", dst);
-        return -2;
-    }
     pthread_mutex_lock(&s->mu);
-    model_entry *m = resolve(s, src);
-    int rc = 0;
-    if (!m) rc = -1;
-    else if (resolve(s, dst)) {
-        snprintf(why, whylen, "a model named '%s' already exists", dst);
-        rc = -2;
-    }
-    char *target = rc == 0 ? realpath(m->path, NULL) : NULL;
-    if (rc == 0 && !target) {
-        snprintf(why, whylen, "cannot resolve %s: %s", m->path, strerror(errno));
-        rc = -3;
-    }
-    if (rc == 0) {
-        char link[4096];
-        const char *slash = strrchr(m->path, '/');
-        int dirlen = slash ? (int)(slash - m->path) : 1;
-        if (snprintf(link, sizeof link, "%.*s/%s.gguf", dirlen, slash ? m->path : ".", dst) >= (int)sizeof link ||
-            symlink(target, link) != 0) {
-            snprintf(why, whylen, "cannot create %s: %s", link, strerror(errno));
-            rc = -3;
-        } else {
-            rescan(s);
+    model_entry *m = resolve(s, src, e);
+    int rc = m ? 0 : -1;
+    if (m) {
+        char err[512];
+        registry_status st = registry_copy(s->reg, m->name, dst, err, sizeof err);
+        if (st != REGISTRY_OK) {
+            int status = st == REGISTRY_INVALID_NAME || st == REGISTRY_EXISTS ? 400 : st == REGISTRY_NOT_FOUND ? 404 : 500;
+            rk_fail(e, status, "destination", "%s", err);
+            rc = -1;
         }
+        sync_entries(s);
     }
-    free(target);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

@@ -44,15 +44,21 @@ void sched_release(sched_job *j);
 typedef struct {
     char *name;               /* the name it is served under */
     char *path;
+    char *digest;             /* the registry's (hex SHA-256 of path, size, mtime) */
+    char *format;             /* "gguf", "rkllm" */
+    char *family, *param_label, *quant; /* may be NULL */
+    char *arch;               /* may be NULL */
+    char *chat_template;      /* the template chat requests render with, or NULL */
     uint64_t file_bytes;
     int64_t modified;         /* file mtime, Unix seconds */
+    uint64_t n_params;
+    int64_t context;          /* context length the registry found (0: unknown) */
     bool loaded;
     uint64_t mem_bytes;       /* weights and session state while loaded */
     int64_t expires_at_ms;    /* Unix ms when it will be unloaded; INT64_MAX: never; 0: not loaded */
     int queued, running;
     int n_sessions;
-    engine_info info;         /* valid while loaded; strings copied below */
-    char *arch, *chat_template;
+    engine_info info;         /* while loaded; its strings point to the copies above or are NULL */
 } sched_model_status;
 
 /* Every model found (rescanning the directories), or only the loaded ones.
@@ -61,20 +67,19 @@ int sched_models(sched *s, bool loaded_only, sched_model_status **out);
 void sched_models_free(sched_model_status *m, int n);
 /* Frees the strings of one status (from sched_lookup). */
 void sched_status_clear(sched_model_status *m);
-/* The status of one model by any name it answers to; false if unknown. */
-bool sched_lookup(sched *s, const char *name, sched_model_status *out);
+/* The status of one model by any name it answers to: 0, or -1 with e
+ * filled (404, or 400 for an ambiguous name). */
+int sched_lookup(sched *s, const char *name, sched_model_status *out, rk_error *e);
 
 /* Unloads the model as soon as it is idle (at once when it is) and waits
  * up to timeout_ms for that. Returns 0 when unloaded, 1 when it was not
- * loaded, -1 when unknown, -2 when still busy at the timeout. */
-int sched_unload(sched *s, const char *name, int timeout_ms);
+ * loaded, -1 when unknown (e filled), -2 when still busy at the timeout. */
+int sched_unload(sched *s, const char *name, int timeout_ms, rk_error *e);
 
-/* Removes the model's file (unloading it first). 0, -1 unknown, -2 in use,
- * -3 other failure; why says what happened. */
-int sched_delete(sched *s, const char *name, char *why, size_t whylen);
-/* Makes the model also answer to dst: a symbolic link dst.gguf beside its
- * file. 0, -1 unknown source, -2 bad or taken name, -3 other failure. */
-int sched_copy(sched *s, const char *src, const char *dst, char *why, size_t whylen);
+/* Ollama's delete and copy, through the registry (registry_remove and
+ * registry_copy say what they touch). 0, or -1 with e filled. */
+int sched_delete(sched *s, const char *name, rk_error *e);
+int sched_copy(sched *s, const char *src, const char *dst, rk_error *e);
 
 typedef struct {
     int loaded_models;

@@ -14,13 +14,18 @@ if (!BIN || !TEST_MODELS) {
   throw new Error("set RKSERVE_BIN and RKSERVE_TEST_MODELS (ctest does)");
 }
 
-// The synthetic models every server gets, under these names.
-export const MODELS = { qwen: "qwen3-q8", llama: "llama-f32" };
+// The synthetic models every server gets: file (in the test-models
+// directory) and the name a sidecar gives it.
+export const FILES = { qwen: "qwen3-q8", llama: "llama-f32" };
+export const MODELS = { qwen: "qwen3:test", llama: "llama:test" };
 
-export function modelDir(extra = {}) {
+// A directory of links to the test models, each with a sidecar naming it
+// (sidecars: false leaves the names to the GGUF metadata).
+export function modelDir({ sidecars = true, extra = {} } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rkserve-e2e-"));
-  for (const name of Object.values(MODELS)) {
-    fs.symlinkSync(path.join(TEST_MODELS, `${name}.gguf`), path.join(dir, `${name}.gguf`));
+  for (const key of Object.keys(FILES)) {
+    fs.symlinkSync(path.join(TEST_MODELS, `${FILES[key]}.gguf`), path.join(dir, `${FILES[key]}.gguf`));
+    if (sidecars) fs.writeFileSync(path.join(dir, `${FILES[key]}.json`), JSON.stringify({ name: MODELS[key] }));
   }
   for (const [name, target] of Object.entries(extra)) {
     fs.symlinkSync(target, path.join(dir, `${name}.gguf`));
@@ -30,7 +35,7 @@ export function modelDir(extra = {}) {
 
 // opts.args: extra flags; opts.env: extra environment; opts.dir: model directory.
 export async function startServer(opts = {}) {
-  const dir = opts.dir ?? modelDir();
+  const dir = opts.dir ?? modelDir({ sidecars: opts.sidecars ?? true });
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "rkserve-home-"));
   // one compute thread: results do not depend on how busy the machine is
   const args = ["serve", "--host", "127.0.0.1", "--port", "0", "--models", dir, "--threads", "1", ...(opts.args ?? [])];
@@ -70,6 +75,8 @@ export async function startServer(opts = {}) {
       clearTimeout(timer);
       fs.rmSync(home, { recursive: true, force: true });
       if (!opts.dir) fs.rmSync(dir, { recursive: true, force: true });
+      // a crash, a sanitizer report or a leak at exit fails the test file
+      if (code !== 0) throw new Error(`rkserve exited with ${code}:\n${stderr.slice(-4000)}`);
       return code;
     },
   };
