@@ -68,9 +68,14 @@
  * - Nesting deeper than JSON_CONSTRAINT_MAX_DEPTH values is not offered.
  * Every state the filter lets the model reach can still be completed, so it
  * never masks all tokens before the document is complete, given a vocabulary
- * with a token for each byte (byte-level BPE has them). Once complete, only
- * whitespace and end-of-generation tokens remain; with no EOG token in the
- * vocabulary the caller should stop when json_constraint_complete says so. */
+ * with a token for each byte (byte-level BPE has them). Once the value is
+ * closed, only whitespace and end-of-generation tokens remain (a top-level
+ * number may still grow); with no EOG token in the vocabulary the caller
+ * should stop when json_constraint_complete says so.
+ *
+ * Cost: building the index of a 152k vocabulary takes ~50 ms; a mask takes
+ * ~0.1-0.3 ms per token on one core (tests/unit/test_json_constraint prints
+ * it for a synthetic and, when installed, Qwen3's vocabulary). */
 #ifndef RK_JSON_CONSTRAINT_H
 #define RK_JSON_CONSTRAINT_H
 
