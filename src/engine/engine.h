@@ -22,6 +22,7 @@ typedef struct {
     int32_t n_ctx;       /* 0: the model's training context, capped at 4096 */
     int32_t n_threads;   /* 0: one per online core */
     int32_t n_batch;     /* tokens per prefill step; 0: engine default */
+    bool kv_f32;         /* keep the KV cache in f32 instead of f16 (twice the memory) */
 } engine_load_params;
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/cpu/forward.h"
+#include "format/ggml_types.h"
 #include "format/gguf.h"
 #include "engine/cpu/model.h"
 #include "util/threadpool.h"
@@ -54,7 +55,8 @@ int main(int argc, char **argv)
         if (tokens[i] < 0 || tokens[i] >= m->n_vocab) { fprintf(stderr, "dump_logits: bad token %d\n", tokens[i]); return 1; }
     if (batch <= 0) batch = n;
     threadpool *pool = threadpool_new(threads);
-    rk_forward_ctx *c = rk_forward_new(m, pool, n + greedy + 1, batch);
+    /* an f32 cache keeps the comparison with the float64 reference exact */
+    rk_forward_ctx *c = rk_forward_new(m, pool, n + greedy + 1, batch, GGML_TYPE_F32);
     float *logits = malloc((size_t)n * m->n_vocab * sizeof(float));
     if (!c || !logits) { fprintf(stderr, "dump_logits: out of memory\n"); return 1; }
     /* prompt in chunks of `batch` so batched and single-token paths are both exercised */

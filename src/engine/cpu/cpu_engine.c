@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine/cpu/forward.h"
+#include "format/ggml_types.h"
 #include "format/gguf.h"
 #include "engine/cpu/model.h"
 #include "engine/cpu/sampler.h"
@@ -27,6 +28,7 @@ struct engine_model {
     threadpool *pool;
     int32_t n_ctx;
     int32_t n_batch;
+    uint32_t kv_type;
     char *chat_template;
     char *bos_text, *eos_text;
     uint64_t fingerprint;
@@ -124,6 +126,7 @@ static engine_model *cpu_load(const engine_load_params *p, char *err, size_t err
     if (n_ctx < 8) n_ctx = 8;
     em->n_ctx = n_ctx;
     em->n_batch = p->n_batch > 0 ? p->n_batch : DEFAULT_BATCH;
+    em->kv_type = p->kv_f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
     if (em->n_batch > n_ctx) em->n_batch = n_ctx;
     em->pool = threadpool_new(p->n_threads > 0 ? p->n_threads : default_threads());
     if (!em->pool) {
@@ -180,7 +183,7 @@ static void cpu_info(const engine_model *em, engine_info *out)
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
     out->state_bytes = (uint64_t)m->n_layer * em->n_ctx *
-                       ((uint64_t)m->n_head_kv * (m->head_dim + m->head_dim_v)) * sizeof(float);
+                       ((uint64_t)m->n_head_kv * (m->head_dim + m->head_dim_v)) * ggml_type_size(em->kv_type);
     out->has_tokenizer = true;
 }
 
@@ -205,7 +208,7 @@ static engine_session *cpu_session_new(engine_model *em, char *err, size_t errle
     engine_session *s = calloc(1, sizeof *s);
     if (!s) goto oom;
     s->em = em;
-    s->fw = rk_forward_new(em->model, em->pool, em->n_ctx, em->n_batch);
+    s->fw = rk_forward_new(em->model, em->pool, em->n_ctx, em->n_batch, em->kv_type);
     s->tokens = malloc((size_t)em->n_ctx * sizeof(int32_t));
     s->logits = malloc((size_t)em->model->n_vocab * sizeof(float));
     if (!s->fw || !s->tokens || !s->logits) goto oom;
@@ -409,7 +412,7 @@ static int cpu_embed(engine_session *s, const int32_t *tokens, int64_t n, float 
 
 /* ---- session files -----------------------------------------------------
  * header: magic "RKSESS01", u64 model fingerprint, i32 n_ctx, i32 n_past,
- * i32 kv_dim, i32 kv_dim_v, i32 n_layer; then n_past tokens; then for each
+ * i32 kv_dim, i32 kv_dim_v, i32 n_layer, i32 kv_type; then n_past tokens; then for each
  * layer the keys and values of positions [0, n_past); then a u64 checksum of
  * everything before it. Written to a temporary name and renamed. */
 
@@ -418,7 +421,7 @@ static int cpu_embed(engine_session *s, const int32_t *tokens, int64_t n, float 
 typedef struct {
     char magic[8];
     uint64_t fingerprint;
-    int32_t n_ctx, n_past, kv_dim, kv_dim_v, n_layer, reserved;
+    int32_t n_ctx, n_past, kv_dim, kv_dim_v, n_layer, kv_type;
 } session_header;
 
 static bool write_all(FILE *f, const void *p, size_t n, uint64_t *h)
@@ -431,7 +434,8 @@ static int cpu_save(engine_session *s, const char *path, char *err, size_t errle
 {
     rk_forward_ctx *fw = s->fw;
     session_header hdr = {.fingerprint = s->em->fingerprint, .n_ctx = fw->n_ctx, .n_past = s->n_past,
-                          .kv_dim = fw->kv_dim, .kv_dim_v = fw->kv_dim_v, .n_layer = s->em->model->n_layer};
+                          .kv_dim = fw->kv_dim, .kv_dim_v = fw->kv_dim_v, .n_layer = s->em->model->n_layer,
+                          .kv_type = (int32_t)fw->kv_type};
     memcpy(hdr.magic, SESSION_MAGIC, 8);
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
@@ -447,10 +451,11 @@ static int cpu_save(engine_session *s, const char *path, char *err, size_t errle
     bool ok = write_all(f, &hdr, sizeof hdr, &h) &&
               write_all(f, s->tokens, (size_t)s->n_past * sizeof(int32_t), &h);
     for (int32_t l = 0; ok && l < hdr.n_layer; l++) {
-        ok = write_all(f, fw->k_cache + (size_t)l * fw->n_ctx * fw->kv_dim,
-                       (size_t)s->n_past * fw->kv_dim * sizeof(float), &h) &&
-             write_all(f, fw->v_cache + (size_t)l * fw->n_ctx * fw->kv_dim_v,
-                       (size_t)s->n_past * fw->kv_dim_v * sizeof(float), &h);
+        for (int values = 0; ok && values < 2; values++) {
+            size_t row;
+            void *span = rk_forward_kv_span(fw, l, values, &row);
+            ok = write_all(f, span, (size_t)s->n_past * row, &h);
+        }
     }
     ok = ok && fwrite(&h, sizeof h, 1, f) == 1;
     ok = (fflush(f) == 0) && ok;
@@ -487,16 +492,19 @@ static int cpu_restore(engine_session *s, const char *path, char *err, size_t er
     else if (hdr.fingerprint != s->em->fingerprint || hdr.n_layer != s->em->model->n_layer ||
              hdr.kv_dim != fw->kv_dim || hdr.kv_dim_v != fw->kv_dim_v)
         why = "it was saved from a different model";
+    else if (hdr.kv_type != (int32_t)fw->kv_type)
+        why = "its cache precision differs from this session's";
     else if (hdr.n_past < 0 || hdr.n_past > fw->n_ctx)
         why = "its context is larger than this session's";
     s->n_past = 0;
     if (!why) {
         bool ok = read_all(f, s->tokens, (size_t)hdr.n_past * sizeof(int32_t), &h);
         for (int32_t l = 0; ok && l < hdr.n_layer; l++) {
-            ok = read_all(f, fw->k_cache + (size_t)l * fw->n_ctx * fw->kv_dim,
-                          (size_t)hdr.n_past * fw->kv_dim * sizeof(float), &h) &&
-                 read_all(f, fw->v_cache + (size_t)l * fw->n_ctx * fw->kv_dim_v,
-                          (size_t)hdr.n_past * fw->kv_dim_v * sizeof(float), &h);
+            for (int values = 0; ok && values < 2; values++) {
+                size_t row;
+                void *span = rk_forward_kv_span(fw, l, values, &row);
+                ok = read_all(f, span, (size_t)hdr.n_past * row, &h);
+            }
         }
         uint64_t stored;
         if (!ok || fread(&stored, sizeof stored, 1, f) != 1 || stored != h || fgetc(f) != EOF)

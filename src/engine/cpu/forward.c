@@ -13,7 +13,8 @@ static void *alloc_floats(size_t n)
     return aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);
 }
 
-rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ctx, int32_t n_batch)
+rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ctx, int32_t n_batch,
+                               uint32_t kv_type)
 {
     rk_forward_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -23,6 +24,8 @@ rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ct
     c->n_batch = n_batch;
     c->kv_dim = m->n_head_kv * m->head_dim;
     c->kv_dim_v = m->n_head_kv * m->head_dim_v;
+    c->kv_type = kv_type == GGML_TYPE_F32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
+    c->kv_elem = c->kv_type == GGML_TYPE_F32 ? 4 : 2;
     size_t B = (size_t)n_batch;
     size_t q_dim = (size_t)m->n_head * m->head_dim, att_dim = (size_t)m->n_head * m->head_dim_v;
     size_t widest = (size_t)m->n_embd;
@@ -31,8 +34,8 @@ rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ct
     /* room for any activation format: at most 4 bytes per element plus block headers */
     c->xq_row_cap = (widest * 4 + 1024 + 63) & ~(size_t)63;
     int nth = threadpool_size(pool);
-    c->k_cache = alloc_floats((size_t)m->n_layer * n_ctx * c->kv_dim);
-    c->v_cache = alloc_floats((size_t)m->n_layer * n_ctx * c->kv_dim_v);
+    c->k_cache = alloc_floats(((size_t)m->n_layer * n_ctx * c->kv_dim * c->kv_elem + 3) / 4);
+    c->v_cache = alloc_floats(((size_t)m->n_layer * n_ctx * c->kv_dim_v * c->kv_elem + 3) / 4);
     c->x = alloc_floats(B * m->n_embd);
     c->xn = alloc_floats(B * m->n_embd);
     c->q = alloc_floats(B * q_dim);
@@ -43,10 +46,11 @@ rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ct
     c->up = alloc_floats(B * m->n_ff);
     c->xq = aligned_alloc(64, B * c->xq_row_cap);
     c->scores = alloc_floats((size_t)nth * n_ctx);
+    c->vrow = alloc_floats((size_t)nth * m->head_dim_v);
     c->inv_freq = alloc_floats((size_t)m->n_rot / 2);
     c->rope_cs = alloc_floats(B * m->n_rot);
     if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate ||
-        !c->up || !c->xq || !c->scores || !c->inv_freq || !c->rope_cs) {
+        !c->up || !c->xq || !c->scores || !c->vrow || !c->inv_freq || !c->rope_cs) {
         rk_forward_free(c);
         return NULL;
     }
@@ -73,6 +77,7 @@ void rk_forward_free(rk_forward_ctx *c)
     free(c->up);
     free(c->xq);
     free(c->scores);
+    free(c->vrow);
     free(c->inv_freq);
     free(c->rope_cs);
     free(c);
@@ -80,7 +85,14 @@ void rk_forward_free(rk_forward_ctx *c)
 
 size_t rk_forward_kv_bytes(const rk_forward_ctx *c)
 {
-    return (size_t)c->m->n_layer * c->n_ctx * (c->kv_dim + c->kv_dim_v) * sizeof(float);
+    return (size_t)c->m->n_layer * c->n_ctx * (c->kv_dim + c->kv_dim_v) * c->kv_elem;
+}
+
+void *rk_forward_kv_span(const rk_forward_ctx *c, int layer, bool values, size_t *row_bytes)
+{
+    size_t row = (size_t)(values ? c->kv_dim_v : c->kv_dim) * c->kv_elem;
+    *row_bytes = row;
+    return (uint8_t *)(values ? c->v_cache : c->k_cache) + (size_t)layer * c->n_ctx * row;
 }
 
 /* ---- matrix product ---------------------------------------------------- */
@@ -247,11 +259,14 @@ static void attention_worker(void *arg, int ith, int nth)
     const attention_job *j = arg;
     rk_forward_ctx *c = j->c;
     const rk_model *m = c->m;
-    const rk_vec_ops *vec = &kernels_get()->vec;
+    const rk_kernels *kern = kernels_get();
+    const rk_type_ops *kv_ops = kern->types[c->kv_type];
     int32_t hd = m->head_dim, hdv = m->head_dim_v, group = m->n_head / m->n_head_kv;
-    const float *kc = c->k_cache + (size_t)j->layer * c->n_ctx * c->kv_dim;
-    const float *vc = c->v_cache + (size_t)j->layer * c->n_ctx * c->kv_dim_v;
+    size_t k_row, v_row;
+    const uint8_t *kc = rk_forward_kv_span(c, j->layer, false, &k_row);
+    const uint8_t *vc = rk_forward_kv_span(c, j->layer, true, &v_row);
     float *scores = c->scores + (size_t)ith * c->n_ctx;
+    float *vbuf = c->vrow + (size_t)ith * hdv;
     float scale = 1.0f / sqrtf((float)hd);
     long items = (long)j->n * m->n_head, i0, i1;
     threadpool_range(items, ith, nth, &i0, &i1);
@@ -259,9 +274,12 @@ static void attention_worker(void *arg, int ith, int nth)
         int32_t t = (int32_t)(it / m->n_head), h = (int32_t)(it % m->n_head), kvh = h / group;
         int32_t n_keys = j->pos0 + t + 1; /* causal: this token and everything before it */
         const float *q = c->q + ((size_t)t * m->n_head + h) * hd;
+        size_t k_off = (size_t)kvh * hd * c->kv_elem, v_off = (size_t)kvh * hdv * c->kv_elem;
         float maxv = -INFINITY;
         for (int32_t p = 0; p < n_keys; p++) {
-            float s = vec->dot_f32(hd, q, kc + (size_t)p * c->kv_dim + (size_t)kvh * hd) * scale;
+            float s;
+            kv_ops->vec_dot(hd, &s, kc + (size_t)p * k_row + k_off, q);
+            s *= scale;
             scores[p] = s;
             if (s > maxv) maxv = s;
         }
@@ -273,12 +291,34 @@ static void attention_worker(void *arg, int ith, int nth)
         float *out = c->att + ((size_t)t * m->n_head + h) * hdv;
         memset(out, 0, (size_t)hdv * sizeof(float));
         float inv = 1.0f / sum;
-        for (int32_t p = 0; p < n_keys; p++)
-            vec->axpy_f32(hdv, scores[p] * inv, vc + (size_t)p * c->kv_dim_v + (size_t)kvh * hdv, out);
+        for (int32_t p = 0; p < n_keys; p++) {
+            const void *v = vc + (size_t)p * v_row + v_off;
+            if (c->kv_type == GGML_TYPE_F32) {
+                kern->vec.axpy_f32(hdv, scores[p] * inv, v, out);
+            } else {
+                kern->vec.fp16_to_f32(hdv, v, vbuf);
+                kern->vec.axpy_f32(hdv, scores[p] * inv, vbuf, out);
+            }
+        }
     }
 }
 
 /* ---- the layer stack --------------------------------------------------- */
+
+static void store_kv(rk_forward_ctx *c, int layer, int32_t pos0, int32_t n)
+{
+    size_t k_row, v_row;
+    uint8_t *kc = (uint8_t *)rk_forward_kv_span(c, layer, false, &k_row) + (size_t)pos0 * k_row;
+    uint8_t *vc = (uint8_t *)rk_forward_kv_span(c, layer, true, &v_row) + (size_t)pos0 * v_row;
+    if (c->kv_type == GGML_TYPE_F32) {
+        memcpy(kc, c->k, (size_t)n * k_row);
+        memcpy(vc, c->v, (size_t)n * v_row);
+        return;
+    }
+    const rk_vec_ops *vec = &kernels_get()->vec;
+    vec->f32_to_fp16((int64_t)n * c->kv_dim, c->k, (rk_fp16 *)kc);
+    vec->f32_to_fp16((int64_t)n * c->kv_dim_v, c->v, (rk_fp16 *)vc);
+}
 
 static float silu(float x)
 {
@@ -310,10 +350,7 @@ void rk_forward(rk_forward_ctx *c, const int32_t *tokens, int32_t n, int32_t pos
         rope(c, c->q, m->n_head, n);
         rope(c, c->k, m->n_head_kv, n);
 
-        float *kc = c->k_cache + ((size_t)li * c->n_ctx + pos0) * c->kv_dim;
-        float *vc = c->v_cache + ((size_t)li * c->n_ctx + pos0) * c->kv_dim_v;
-        memcpy(kc, c->k, (size_t)n * c->kv_dim * sizeof(float));
-        memcpy(vc, c->v, (size_t)n * c->kv_dim_v * sizeof(float));
+        store_kv(c, li, pos0, n);
 
         attention_job aj = {.c = c, .layer = li, .n = n, .pos0 = pos0};
         threadpool_run(c->pool, attention_worker, &aj);

@@ -16,20 +16,27 @@ typedef struct {
     int32_t n_batch;     /* most tokens one rk_forward call may take */
     int32_t kv_dim;      /* n_head_kv * head_dim */
     int32_t kv_dim_v;
-    float *k_cache;      /* [n_layer][n_ctx][kv_dim] */
-    float *v_cache;      /* [n_layer][n_ctx][kv_dim_v] */
+    uint32_t kv_type;    /* GGML_TYPE_F16 (default) or GGML_TYPE_F32 (exact, for reference tests) */
+    size_t kv_elem;      /* bytes per cached element */
+    void *k_cache;       /* [n_layer][n_ctx][kv_dim] */
+    void *v_cache;       /* [n_layer][n_ctx][kv_dim_v] */
     /* scratch, sized for n_batch tokens */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     void *xq;            /* activations converted for the dot kernels */
     size_t xq_row_cap;   /* bytes per token reserved in xq */
     float *scores;       /* per thread: n_ctx */
+    float *vrow;         /* per thread: one value row converted to f32 */
     float *inv_freq;     /* n_rot/2 rotary frequencies */
     float *rope_cs;      /* per token of the batch: n_rot/2 (cos, sin) pairs */
 } rk_forward_ctx;
 
-rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ctx, int32_t n_batch);
+rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ctx, int32_t n_batch,
+                               uint32_t kv_type);
 void rk_forward_free(rk_forward_ctx *c);
 size_t rk_forward_kv_bytes(const rk_forward_ctx *c);
+/* The cached keys (or values) of positions [0, n) of a layer: one block of
+ * n * row bytes, as session files store them. */
+void *rk_forward_kv_span(const rk_forward_ctx *c, int layer, bool values, size_t *row_bytes);
 
 /* Runs n tokens (n <= n_batch, pos0 + n <= n_ctx) at positions pos0.., writing
  * their keys and values into the cache. logits receives n_vocab floats for the
