@@ -125,6 +125,9 @@ int api_stop(const json_t *v, rk_request *r, const char *param, rk_error *e);
 int api_content_text(const json_t *content, const char *param, char **out, rk_error *e);
 /* Token ids: an array of non-negative integers. */
 int api_token_list(const json_t *v, const char *param, int32_t **out, int64_t *n, rk_error *e);
+/* A JSON schema for constrained output: compiled once to refuse what the
+ * constraint cannot enforce (400 naming the keyword), then kept in r. */
+int api_json_schema(const json_t *schema, rk_request *r, const char *param, rk_error *e);
 /* Standard base64 of n bytes, malloc'd. */
 char *api_base64(const void *data, size_t n);
 

@@ -74,9 +74,12 @@ static int common_fields(const json_t *body, rk_request *r, rk_error *e)
     if (api_opt_bool(body, "stream", &r->stream, e)) return -1;
     json_t *fmt = json_object_get(body, "format");
     if (fmt && !json_is_null(fmt) && !(json_is_string(fmt) && json_string_length(fmt) == 0)) {
-        if (json_is_string(fmt) && strcmp(json_string_value(fmt), "json") != 0)
+        if (json_is_string(fmt) && !strcmp(json_string_value(fmt), "json")) r->format = RK_FORMAT_JSON;
+        else if (json_is_object(fmt)) {
+            if (api_json_schema(fmt, r, "format", e)) return -1;
+        } else {
             return rk_fail(e, 400, "format", "format must be \"json\" or a JSON schema");
-        return rk_fail(e, 400, "format", "structured output (format) is not supported by this server yet");
+        }
     }
     json_t *ka = json_object_get(body, "keep_alive");
     if (ka && !json_is_null(ka)) {

@@ -124,7 +124,7 @@ static int sampling_fields(const json_t *body, rk_request *r, bool chat, rk_erro
     return 0;
 }
 
-static int format_field(const json_t *body, rk_error *e)
+static int format_field(const json_t *body, rk_request *r, rk_error *e)
 {
     json_t *rf = json_object_get(body, "response_format");
     if (!rf || json_is_null(rf)) return 0;
@@ -132,10 +132,19 @@ static int format_field(const json_t *body, rk_error *e)
     if (!json_is_object(rf) || !type)
         return rk_fail(e, 400, "response_format", "'response_format' must be an object with a 'type'");
     if (!strcmp(type, "text")) return 0;
-    if (!strcmp(type, "json_object") || !strcmp(type, "json_schema"))
-        return rk_fail(e, 400, "response_format",
-                       "response_format '%s' is not supported by this server yet (it needs constrained sampling)", type);
-    return rk_fail(e, 400, "response_format", "unknown response_format type '%s'", type);
+    if (!strcmp(type, "json_object")) {
+        r->format = RK_FORMAT_JSON;
+        return 0;
+    }
+    if (strcmp(type, "json_schema") != 0)
+        return rk_fail(e, 400, "response_format", "unknown response_format type '%s'", type);
+    json_t *js = json_object_get(rf, "json_schema");
+    if (!json_is_object(js))
+        return rk_fail(e, 400, "response_format", "response_format json_schema needs a 'json_schema' object");
+    json_t *schema = json_object_get(js, "schema");
+    if (schema && !json_is_null(schema)) return api_json_schema(schema, r, "response_format", e);
+    r->format = RK_FORMAT_JSON;
+    return 0;
 }
 
 static int stream_fields(const json_t *body, rk_request *r, bool *include_usage, rk_error *e)
@@ -257,7 +266,7 @@ int openai_chat_request(const json_t *body, rk_request *r, rk_error *e)
             r->enable_thinking = 1;
         else return rk_fail(e, 400, "reasoning_effort", "'reasoning_effort' must be none, minimal, low, medium or high");
     }
-    if (format_field(body, e) || stream_fields(body, r, NULL, e)) return -1;
+    if (format_field(body, r, e) || stream_fields(body, r, NULL, e)) return -1;
     return sampling_fields(body, r, true, e);
 }
 

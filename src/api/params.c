@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/json_constraint.h"
 
 int api_opt_number(const json_t *obj, const char *key, double min, double max, double *out, rk_error *e)
 {
@@ -124,6 +125,18 @@ int api_token_list(const json_t *v, const char *param, int32_t **out, int64_t *n
     *out = toks;
     *n = (int64_t)len;
     return 0;
+}
+
+int api_json_schema(const json_t *schema, rk_request *r, const char *param, rk_error *e)
+{
+    char err[400];
+    json_constraint *jc = json_constraint_new(schema, true, err, sizeof err);
+    if (!jc) return rk_fail(e, 400, param, "this JSON schema cannot be enforced: %s", err);
+    json_constraint_free(jc);
+    json_decref(r->schema);
+    r->schema = json_deep_copy(schema);
+    r->format = RK_FORMAT_JSON_SCHEMA;
+    return r->schema ? 0 : rk_fail(e, 500, NULL, "out of memory");
 }
 
 char *api_base64(const void *data, size_t n)

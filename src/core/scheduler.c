@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/json_constraint.h"
 #include "core/registry.h"
 
 /* ---- time --------------------------------------------------------------- */
@@ -123,6 +124,7 @@ struct model_entry {
     engine_info info;
     chat_format chat;
     const char *template_src; /* the template chat renders with, or NULL */
+    json_vocab *jvocab;      /* token texts for JSON-constrained output, built on first use */
     slot *slots;
     int n_slots;
     pthread_t *workers;
@@ -313,6 +315,8 @@ static void free_engine(model_entry *m)
     m->n_slots = 0;
     chat_format_free(&m->chat);
     m->template_src = NULL;
+    json_vocab_free(m->jvocab);
+    m->jvocab = NULL;
     if (m->em) m->ops->unload(m->em);
     m->em = NULL;
     memset(&m->info, 0, sizeof m->info);
@@ -592,6 +596,42 @@ typedef struct {
     double first_text;
 } gen_ctx;
 
+/* JSON-constrained generation. The constraint must see every sampled
+ * token before the next is filtered, but textgen only passes on text (and
+ * holds some back), so the engine's generate is wrapped: the wrapper's
+ * token callback advances the constraint, then hands the token on. */
+typedef struct {
+    const engine_ops *real;
+    json_constraint *jc;
+} constrained;
+
+typedef struct {
+    engine_token_fn on_token;
+    void *user;
+    json_constraint *jc;
+} constrained_call;
+
+static void constrained_filter(void *user, float *logits, int32_t n_vocab)
+{
+    constrained *cx = user;
+    json_constraint_filter(cx->jc, logits, n_vocab);
+}
+
+static bool constrained_token(void *user, int32_t token, const char *piece, size_t len)
+{
+    constrained_call *cc = user;
+    json_constraint_accept_token(cc->jc, token);
+    return cc->on_token(cc->user, token, piece, len);
+}
+
+static int constrained_generate(engine_session *s, const int32_t *prompt, int64_t n_prompt, const engine_gen_params *p,
+                                engine_token_fn on_token, void *user, engine_stats *stats, char *err, size_t errlen)
+{
+    constrained *cx = p->filter_user;
+    constrained_call cc = {.on_token = on_token, .user = user, .jc = cx->jc};
+    return cx->real->generate(s, prompt, n_prompt, p, constrained_token, &cc, stats, err, errlen);
+}
+
 static bool on_gen_text(void *user, const char *text, size_t len)
 {
     gen_ctx *g = user;
@@ -690,8 +730,29 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     textgen_result tr;
     char err[512];
     ticket_acquire(&m->compute);
-    int rc = textgen_run(m->ops, sl->sess, toks, n, &p, on_gen_text, &g, &tr, err, sizeof err);
+    engine_ops wrapped;
+    const engine_ops *ops = m->ops;
+    constrained cx = {.real = m->ops};
+    int rc = 0;
+    if (r->format != RK_FORMAT_TEXT) {
+        if (!m->jvocab) m->jvocab = json_vocab_from_engine(m->ops, m->em, err, sizeof err);
+        cx.jc = m->jvocab ? json_constraint_new(r->format == RK_FORMAT_JSON_SCHEMA ? r->schema : NULL, true, err, sizeof err)
+                          : NULL;
+        if (!cx.jc) {
+            rc = -1;
+        } else {
+            json_constraint_set_vocab(cx.jc, m->jvocab);
+            wrapped = *m->ops;
+            wrapped.generate = constrained_generate;
+            ops = &wrapped;
+            p.gen.logits_filter = constrained_filter;
+            p.gen.filter_user = &cx;
+            p.gen.ignore_eos = false; /* the document ends with end of generation */
+        }
+    }
+    if (rc == 0) rc = textgen_run(ops, sl->sess, toks, n, &p, on_gen_text, &g, &tr, err, sizeof err);
     ticket_release(&m->compute);
+    json_constraint_free(cx.jc);
     unclaim(s, sl);
     free(stops);
     if (rc != 0) {

@@ -91,6 +91,7 @@ static void test_openai_chat(void **state)
     }
     assert_int_equal(json_array_size(r.tools), 1);
     assert_int_equal(r.enable_thinking, 0);
+    assert_int_equal(r.format, RK_FORMAT_TEXT);
     assert_int_equal(json_integer_value(json_object_get(r.template_vars, "extra")), 1);
     assert_false(r.stream);
     request_free(&r);
@@ -105,6 +106,24 @@ static void test_openai_chat(void **state)
     assert_int_equal(r.enable_thinking, 0);
     assert_null(r.tools); /* tool_choice none drops them */
     assert_int_equal(r.max_tokens, -1);
+    request_free(&r);
+
+    assert_int_equal(tr(openai_chat_request,
+                        "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}],"
+                        " \"response_format\": {\"type\": \"json_object\"}}",
+                        &r, &e),
+                     0);
+    assert_int_equal(r.format, RK_FORMAT_JSON);
+    request_free(&r);
+    assert_int_equal(tr(openai_chat_request,
+                        "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}],"
+                        " \"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"p\","
+                        " \"schema\": {\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\"}}}}}}",
+                        &r, &e),
+                     0);
+    assert_int_equal(r.format, RK_FORMAT_JSON_SCHEMA);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(r.schema, "properties"), "a"), "type")),
+                        "integer");
     request_free(&r);
 }
 
@@ -138,8 +157,11 @@ static void test_openai_refusals(void **state)
     REFUSE(", \"logit_bias\": {\"1\": 101}", "logit_bias", NULL);
     REFUSE(", \"tool_choice\": \"required\"", "tool_choice", NULL);
     REFUSE(", \"tools\": [{\"type\": \"function\"}]", "tools", NULL);
-    REFUSE(", \"response_format\": {\"type\": \"json_object\"}", "response_format", "not supported");
     REFUSE(", \"response_format\": {\"type\": \"yaml\"}", "response_format", "unknown");
+    REFUSE(", \"response_format\": {\"type\": \"json_schema\"}", "response_format", NULL);
+    REFUSE(", \"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"x\","
+           " \"schema\": {\"type\": \"string\", \"pattern\": \"^a\"}}}",
+           "response_format", "pattern");
     REFUSE(", \"reasoning_effort\": \"extreme\"", "reasoning_effort", NULL);
     REFUSE(", \"stream\": \"yes\"", "stream", NULL);
 #undef REFUSE
@@ -241,6 +263,15 @@ static void test_ollama(void **state)
     expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"keep_alive\": \"later\"}", "keep_alive", NULL);
     expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"options\": {\"top_p\": 2}}", "top_p", NULL);
     expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"format\": \"xml\"}", "format", NULL);
+    expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"format\": {\"type\": \"integer\", \"maximum\": 3}}",
+                   "format", "maximum");
+    assert_int_equal(tr(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"format\": \"json\"}", &r, &e), 0);
+    assert_int_equal(r.format, RK_FORMAT_JSON);
+    request_free(&r);
+    assert_int_equal(tr(ollama_chat_request, "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"q\"}],"
+                                             " \"format\": {\"type\": \"object\", \"properties\": {\"b\": {\"type\": \"boolean\"}}}}", &r, &e), 0);
+    assert_int_equal(r.format, RK_FORMAT_JSON_SCHEMA);
+    request_free(&r);
     expect_refusal(ollama_generate_request, "{\"prompt\": \"x\"}", "model", NULL);
 
     assert_int_equal(tr(ollama_chat_request,
