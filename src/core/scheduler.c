@@ -531,12 +531,16 @@ static int64_t tokenize(model_entry *m, const char *text, bool add_bos, int32_t 
     return n;
 }
 
-/* Under s->mu: the idle session whose kept tokens share the longest prefix
- * with the prompt; among equals the least recently used. */
+/* Under s->mu: picks the idle session for a prompt. A session whose kept
+ * tokens the prompt mostly continues (it shares at least half of them) is
+ * the conversation itself: the longest such prefix wins. Otherwise an
+ * empty session is taken, so no other conversation is thrown away; failing
+ * that, the one sharing the longest prefix (a common system prompt), and
+ * among equals the least recently used. */
 static slot *pick_slot(model_entry *m, const int32_t *toks, int64_t n)
 {
-    slot *best = NULL;
-    int64_t best_len = -1;
+    slot *cont = NULL, *empty = NULL, *any = NULL;
+    int64_t cont_len = 0, any_len = -1;
     for (int i = 0; i < m->n_slots; i++) {
         slot *sl = &m->slots[i];
         if (sl->busy) continue;
@@ -544,12 +548,17 @@ static slot *pick_slot(model_entry *m, const int32_t *toks, int64_t n)
         int64_t nk = m->ops->kept_tokens(sl->sess, &kept);
         int64_t l = 0;
         while (l < nk && l < n && kept[l] == toks[l]) l++;
-        if (l > best_len || (l == best_len && sl->last_used < best->last_used)) {
-            best = sl;
-            best_len = l;
+        if (l > 0 && 2 * l >= nk && (l > cont_len || (l == cont_len && sl->last_used < cont->last_used))) {
+            cont = sl;
+            cont_len = l;
+        }
+        if (nk == 0 && (!empty || sl->last_used < empty->last_used)) empty = sl;
+        if (l > any_len || (l == any_len && sl->last_used < any->last_used)) {
+            any = sl;
+            any_len = l;
         }
     }
-    return best;
+    return cont ? cont : empty ? empty : any;
 }
 
 /* Under s->mu: for embeddings, which discard a session's kept tokens, the
