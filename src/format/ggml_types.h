@@ -45,6 +45,9 @@ enum ggml_type {
 };
 
 #define QK4_0 32
+#define QK4_1 32
+#define QK5_0 32
+#define QK5_1 32
 #define QK8_0 32
 #define QK_K 256
 #define K_SCALE_SIZE 12
@@ -58,10 +61,48 @@ typedef struct {
     uint8_t qs[QK4_0 / 2];  /* nibbles: low half holds elements 0..15, high 16..31 */
 } block_q4_0;
 
+/* value = d*q + m */
+typedef struct {
+    rk_fp16 d;
+    rk_fp16 m;
+    uint8_t qs[QK4_1 / 2];  /* nibbles as in Q4_0 */
+} block_q4_1;
+
+/* value = d*(q - 16), q 5-bit */
+typedef struct {
+    rk_fp16 d;
+    uint8_t qh[4];          /* bit j of the little-endian word: 5th bit of element j */
+    uint8_t qs[QK5_0 / 2];  /* low 4 bits, nibbles as in Q4_0 */
+} block_q5_0;
+
+/* value = d*q + m, q 5-bit */
+typedef struct {
+    rk_fp16 d;
+    rk_fp16 m;
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+} block_q5_1;
+
 typedef struct {
     rk_fp16 d;
     int8_t qs[QK8_0];
 } block_q8_0;
+
+/* value = d*(scale&15)*q - dmin*(scale>>4) over 16 sub-blocks of 16, q 2-bit */
+typedef struct {
+    uint8_t scales[QK_K / 16];  /* low nibble scale, high nibble min */
+    uint8_t qs[QK_K / 4];       /* four 2-bit fields per byte */
+    rk_fp16 d;
+    rk_fp16 dmin;
+} block_q2_K;
+
+/* value = d*(scale-32)*(q - 4) over 16 sub-blocks of 16, q 3-bit */
+typedef struct {
+    uint8_t hmask[QK_K / 8];       /* 3rd bit of each quant */
+    uint8_t qs[QK_K / 4];          /* low 2 bits */
+    uint8_t scales[K_SCALE_SIZE];  /* 16 scales, 6 bits each, packed */
+    rk_fp16 d;
+} block_q3_K;
 
 typedef struct {
     rk_fp16 d;                     /* super-block scale for the 6-bit scales */
@@ -69,6 +110,15 @@ typedef struct {
     uint8_t scales[K_SCALE_SIZE];  /* 8 scales + 8 mins, 6 bits each, packed */
     uint8_t qs[QK_K / 2];
 } block_q4_K;
+
+/* Q4_K with a 5th bit per quant */
+typedef struct {
+    rk_fp16 d;
+    rk_fp16 dmin;
+    uint8_t scales[K_SCALE_SIZE];  /* packed as in Q4_K */
+    uint8_t qh[QK_K / 8];          /* bit 2c / 2c+1 of qh[l]: 5th bit of the low / high nibble of chunk c */
+    uint8_t qs[QK_K / 2];
+} block_q5_K;
 
 typedef struct {
     uint8_t ql[QK_K / 2];      /* low 4 bits */
@@ -85,8 +135,14 @@ typedef struct {
 } block_q8_K;
 
 _Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");
+_Static_assert(sizeof(block_q4_1) == 20, "block_q4_1 layout");
+_Static_assert(sizeof(block_q5_0) == 22, "block_q5_0 layout");
+_Static_assert(sizeof(block_q5_1) == 24, "block_q5_1 layout");
 _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 layout");
+_Static_assert(sizeof(block_q2_K) == 84, "block_q2_K layout");
+_Static_assert(sizeof(block_q3_K) == 110, "block_q3_K layout");
 _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K layout");
+_Static_assert(sizeof(block_q5_K) == 176, "block_q5_K layout");
 _Static_assert(sizeof(block_q6_K) == 210, "block_q6_K layout");
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K layout");
 

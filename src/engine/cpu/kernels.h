@@ -21,10 +21,12 @@ typedef enum {
 
 /* Operations for one weight type. A matrix row of type T is multiplied with an
  * activation row first converted to T's vec_dot_type by from_float:
- * F32/F16/BF16 -> F32, Q8_0/Q4_0 -> Q8_0, Q4_K/Q6_K -> Q8_K. Q8_K is an
- * activation format only (d = amax/127 >= 0, q = round(x/d) in -127..127,
- * bsums = sums of each 16 q) and has no vec_dot. Integer dots sum each block
- * exactly in int32 and scale in float, as ggml does. */
+ * F32/F16/BF16 -> F32, Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 -> Q8_0, Q2_K..Q6_K -> Q8_K.
+ * Q8_K is an activation format only (d = amax/127 >= 0, q = round(x/d) in
+ * -127..127, bsums = sums of each 16 q) and has no vec_dot. Integer dots sum
+ * each block exactly in int32 and scale in float, as ggml does. Q4_1/Q5_1
+ * (value d*q + m) add m * dy * sum(qy) per block with the activation sum taken
+ * in the kernel, where ggml stores it in a Q8_1 block. */
 typedef struct {
     uint32_t vec_dot_type;
     /* Dequantise n elements (n a multiple of the block size). */
