@@ -829,7 +829,9 @@ static void run_embed(sched *s, model_entry *m, sched_job *j, rk_result *res)
     res->stats.prompt_tokens = (int32_t)res->embed_tokens;
 }
 
-static void run_job(sched *s, model_entry *m, sched_job *j)
+/* Runs j into res; the caller reports it (after updating the model's state,
+ * so a client that sees the answer also sees its effects). */
+static void run_job(sched *s, model_entry *m, sched_job *j, rk_result *res_out)
 {
     rk_result res;
     memset(&res, 0, sizeof res);
@@ -847,8 +849,7 @@ static void run_job(sched *s, model_entry *m, sched_job *j)
         run_generate(s, m, j, &res);
     }
     if (!res.ttft_ms) res.ttft_ms = mono_ms() - j->t_submit;
-    job_finish(j, &res);
-    free(res.embeddings);
+    *res_out = res;
 }
 
 static void *worker_main(void *arg)
@@ -869,7 +870,8 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         double t0 = mono_ms();
-        run_job(s, m, j);
+        rk_result res;
+        run_job(s, m, j, &res);
         double t1 = mono_ms();
 
         pthread_mutex_lock(&s->mu);
@@ -881,6 +883,8 @@ static void *worker_main(void *arg)
         s->avg_job_ms = s->avg_job_ms ? 0.8 * s->avg_job_ms + 0.2 * (t1 - t0) : t1 - t0;
         pthread_cond_signal(&s->manager_cv);
         pthread_mutex_unlock(&s->mu);
+        job_finish(j, &res);
+        free(res.embeddings);
         job_unref(j);
         pthread_mutex_lock(&s->mu);
     }
