@@ -13,3 +13,9 @@ if(RK_NODE_E2E)
       ENVIRONMENT "RKSERVE_BIN=$<TARGET_FILE:rkserve>;RKSERVE_TEST_MODELS=${CMAKE_BINARY_DIR}/test-models;RKSERVE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
   endforeach()
 endif()
+
+# The scheduler's unit test runs on the synthetic models too.
+set_tests_properties(unit/test_scheduler PROPERTIES
+  FIXTURES_REQUIRED test_models
+  TIMEOUT 120
+  ENVIRONMENT "RKSERVE_SOURCE_DIR=${CMAKE_SOURCE_DIR};RKSERVE_BUILD_DIR=${CMAKE_BINARY_DIR};RKSERVE_TEST_MODELS=${CMAKE_BINARY_DIR}/test-models")
