@@ -403,6 +403,183 @@ static void q4_0_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_
     store_tile(s, ss, acc01, acc23);
 }
 
+/* ---- Q4_1 / Q5_0 / Q5_1 ---- */
+
+/* The 5th bits of a Q5_0/Q5_1 block as bytes 0x10 or 0 in element order:
+ * byte k of the vector tests bit k of the little-endian word qh. */
+static inline __m256i q5_high_bits(const uint8_t *qh)
+{
+    int32_t h;
+    memcpy(&h, qh, 4);
+    const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2,
+                                          3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(h), pick);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+static inline __m256i unpack_q5(const uint8_t *qh, const uint8_t *qs)
+{
+    return _mm256_or_si256(unpack_q4_0(qs), q5_high_bits(qh));
+}
+
+/* int32 lanes of the sum of 32 activation quants. */
+static inline __m256i sum_i8(__m256i y)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), y), _mm256_set1_epi16(1));
+}
+
+/* int32 lanes of sum(q*y) for unsigned q <= 31 (pair sums fit int16). */
+static inline __m256i dot_u5(__m256i q, __m256i y)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1));
+}
+
+static inline __m256i times16(__m256i y) { return _mm256_maddubs_epi16(_mm256_set1_epi8(16), y); }
+
+static void q4_1_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q4_1 *b = src;
+    for (int64_t i = 0; i < n / QK4_1; i++) /* d*q - (-m) is d*q + m exactly */
+        store_affine_u8(unpack_q4_0(b[i].qs), _mm256_set1_ps(h2f(b[i].d)), _mm256_set1_ps(-h2f(b[i].m)),
+                        dst + i * QK4_1);
+}
+
+static void q5_1_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q5_1 *b = src;
+    for (int64_t i = 0; i < n / QK5_1; i++)
+        store_affine_u8(unpack_q5(b[i].qh, b[i].qs), _mm256_set1_ps(h2f(b[i].d)), _mm256_set1_ps(-h2f(b[i].m)),
+                        dst + i * QK5_1);
+}
+
+static void q5_0_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q5_0 *b = src;
+    for (int64_t i = 0; i < n / QK5_0; i++) {
+        __m256 d = _mm256_set1_ps(h2f(b[i].d));
+        __m256i q = _mm256_sub_epi8(unpack_q5(b[i].qh, b[i].qs), _mm256_set1_epi8(16));
+        __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        float *y = dst + i * QK5_0;
+        _mm256_storeu_ps(y, _mm256_mul_ps(i8x8_ps(lo), d));
+        _mm256_storeu_ps(y + 8, _mm256_mul_ps(i8x8_ps(_mm_srli_si128(lo, 8)), d));
+        _mm256_storeu_ps(y + 16, _mm256_mul_ps(i8x8_ps(hi), d));
+        _mm256_storeu_ps(y + 24, _mm256_mul_ps(i8x8_ps(_mm_srli_si128(hi, 8)), d));
+    }
+}
+
+static void q5_0_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const block_q5_0 *a = w;
+    const block_q8_0 *b = x;
+    const int64_t nb = n / QK5_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i y0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256i y1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
+        __m256i p0 = dot_q4_0(unpack_q5(a[i].qh, a[i].qs), y0, times16(y0));
+        __m256i p1 = dot_q4_0(unpack_q5(a[i + 1].qh, a[i + 1].qs), y1, times16(y1));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i + 1].d) * h2f(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i y = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256i p = dot_q4_0(unpack_q5(a[i].qh, a[i].qs), y, times16(y));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    *s = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* Q4_1 and Q5_1: d*dy*sum(q*y) + m*dy*sum(y) per block, the two terms in
+ * separate accumulators. */
+#define DEF_AFFINE_DOT(NAME, BLOCK, UNPACK)                                                                   \
+    static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)            \
+    {                                                                                                         \
+        const BLOCK *a = w;                                                                                   \
+        const block_q8_0 *b = x;                                                                              \
+        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();                                        \
+        for (int64_t i = 0; i < n / 32; i++) {                                                                \
+            __m256i y = _mm256_loadu_si256((const __m256i *)b[i].qs);                                         \
+            float dy = h2f(b[i].d);                                                                           \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * dy), _mm256_cvtepi32_ps(dot_u5(UNPACK, y)), acc); \
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].m) * dy), _mm256_cvtepi32_ps(sum_i8(y)), accm);    \
+        }                                                                                                     \
+        *s = hsum_ps(_mm256_add_ps(acc, accm));                                                               \
+    }
+
+DEF_AFFINE_DOT(q4_1_vec_dot, block_q4_1, unpack_q4_0(a[i].qs))
+DEF_AFFINE_DOT(q5_1_vec_dot, block_q5_1, unpack_q5(a[i].qh, a[i].qs))
+
+static void q5_0_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
+{
+    const block_q5_0 *wr[4];
+    const block_q8_0 *xr[4];
+    UNROLL for (int r = 0; r < 4; r++) {
+        wr[r] = (const block_q5_0 *)((const char *)w + r * wrb);
+        xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);
+    }
+    __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK5_0; i++) {
+        __m256i xv[4], x16[4];
+        UNROLL for (int c = 0; c < 4; c++) {
+            xv[c] = _mm256_loadu_si256((const __m256i *)xr[c][i].qs);
+            x16[c] = times16(xv[c]);
+        }
+        __m128i sums[4];
+        UNROLL for (int r = 0; r < 4; r++) {
+            __m256i q = unpack_q5(wr[r][i].qh, wr[r][i].qs);
+            sums[r] = reduce4_epi32(dot_q4_0(q, xv[0], x16[0]), dot_q4_0(q, xv[1], x16[1]),
+                                    dot_q4_0(q, xv[2], x16[2]), dot_q4_0(q, xv[3], x16[3]));
+        }
+        __m128 dw = fp16x4(wr[0][i].d, wr[1][i].d, wr[2][i].d, wr[3][i].d);
+        __m128 dx = fp16x4(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);
+        acc01 = _mm256_fmadd_ps(tile_scales(dw, dx, 0), _mm256_cvtepi32_ps(_mm256_set_m128i(sums[1], sums[0])), acc01);
+        acc23 = _mm256_fmadd_ps(tile_scales(dw, dx, 2), _mm256_cvtepi32_ps(_mm256_set_m128i(sums[3], sums[2])), acc23);
+    }
+    store_tile(s, ss, acc01, acc23);
+}
+
+/* The m term of each tile entry is m[r] * dy[c] * sum(y[c]): the activation
+ * sums are taken once per column. */
+#define DEF_AFFINE_4X(NAME, BLOCK, UNPACK)                                                                    \
+    static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)    \
+    {                                                                                                         \
+        const BLOCK *wr[4];                                                                                   \
+        const block_q8_0 *xr[4];                                                                              \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                  \
+            wr[r] = (const BLOCK *)((const char *)w + r * wrb);                                               \
+            xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);                                          \
+        }                                                                                                     \
+        __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();                                     \
+        for (int64_t i = 0; i < n / 32; i++) {                                                                \
+            __m256i xv[4];                                                                                    \
+            UNROLL for (int c = 0; c < 4; c++) xv[c] = _mm256_loadu_si256((const __m256i *)xr[c][i].qs);     \
+            __m128 ys = _mm_cvtepi32_ps(reduce4_epi32(sum_i8(xv[0]), sum_i8(xv[1]), sum_i8(xv[2]), sum_i8(xv[3]))); \
+            __m256 ys2 = _mm256_set_m128(ys, ys);                                                             \
+            __m128i sums[4];                                                                                  \
+            UNROLL for (int r = 0; r < 4; r++) {                                                              \
+                const BLOCK *a = &wr[r][i];                                                                   \
+                __m256i q = UNPACK;                                                                           \
+                sums[r] = reduce4_epi32(dot_u5(q, xv[0]), dot_u5(q, xv[1]), dot_u5(q, xv[2]), dot_u5(q, xv[3])); \
+            }                                                                                                 \
+            __m128 dw = fp16x4(wr[0][i].d, wr[1][i].d, wr[2][i].d, wr[3][i].d);                               \
+            __m128 mw = fp16x4(wr[0][i].m, wr[1][i].m, wr[2][i].m, wr[3][i].m);                               \
+            __m128 dx = fp16x4(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);                               \
+            acc01 = _mm256_fmadd_ps(tile_scales(dw, dx, 0), _mm256_cvtepi32_ps(_mm256_set_m128i(sums[1], sums[0])), \
+                                    acc01);                                                                   \
+            acc23 = _mm256_fmadd_ps(tile_scales(dw, dx, 2), _mm256_cvtepi32_ps(_mm256_set_m128i(sums[3], sums[2])), \
+                                    acc23);                                                                   \
+            acc01 = _mm256_fmadd_ps(tile_scales(mw, dx, 0), ys2, acc01);                                      \
+            acc23 = _mm256_fmadd_ps(tile_scales(mw, dx, 2), ys2, acc23);                                      \
+        }                                                                                                     \
+        store_tile(s, ss, acc01, acc23);                                                                      \
+    }
+
+DEF_AFFINE_4X(q4_1_vec_dot_4x, block_q4_1, unpack_q4_0(a->qs))
+DEF_AFFINE_4X(q5_1_vec_dot_4x, block_q5_1, unpack_q5(a->qh, a->qs))
+
 /* ---- Q8_K ---- */
 
 static void q8_K_from_float(const float *restrict src, void *restrict dst, int64_t n)
@@ -529,6 +706,116 @@ static void q4_K_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_
             UNROLL for (int k = 0; k < 4; k++) {
                 __m256i q = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * k));
                 __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                __m256i s0 = BCAST16(sc, 2 * k), s1 = BCAST16(sc, 2 * k + 1);
+                UNROLL for (int c = 0; c < 4; c++) {
+                    const int8_t *y = xr[c][i].qs + 64 * k;
+                    __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
+                    __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(p0, s0), _mm256_madd_epi16(p1, s1)));
+                }
+            }
+            __m128 fi = _mm_cvtepi32_ps(reduce4_epi32(isum[0], isum[1], isum[2], isum[3]));
+            UNROLL for (int c = 0; c < 4; c++)
+                isum[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xr[c][i].bsums), mins2);
+            __m128 fm = _mm_cvtepi32_ps(reduce4_epi32(isum[0], isum[1], isum[2], isum[3]));
+            acc[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->d))), fi, acc[r]);
+            accm[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->dmin))), fm, accm[r]);
+        }
+    }
+    UNROLL for (int r = 0; r < 4; r++) _mm_storeu_ps(s + r * ss, _mm_sub_ps(acc[r], accm[r]));
+}
+
+/* ---- Q5_K ---- */
+
+/* Bit k of every byte of v moved to bit 4 (0x10), the rest cleared; shifts
+ * of at most 4 never carry a bit across a byte into bit 4. */
+static inline __m256i bit_to_16(__m256i v, int k)
+{
+    __m256i t = k <= 4 ? _mm256_slli_epi16(v, 4 - k) : _mm256_srli_epi16(v, k - 4);
+    return _mm256_and_si256(t, _mm256_set1_epi8(0x10));
+}
+
+/* The 5-bit values of chunk c: *lo holds elements 64c..64c+31, *hi the next 32. */
+static inline void unpack_q5_K(const block_q5_K *b, __m256i qh, int c, __m256i *lo, __m256i *hi)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+    *lo = _mm256_or_si256(_mm256_and_si256(q, m4), bit_to_16(qh, 2 * c));
+    *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), bit_to_16(qh, 2 * c + 1));
+}
+
+static void q5_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q5_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sm[16];
+        _mm_storeu_si128((__m128i *)sm, q4_K_scales_mins(b[i].scales));
+        float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        __m256i qh = _mm256_loadu_si256((const __m256i *)b[i].qh);
+        float *y = dst + i * QK_K;
+        UNROLL for (int c = 0; c < 4; c++) {
+            __m256i lo, hi;
+            unpack_q5_K(&b[i], qh, c, &lo, &hi);
+            store_affine_u8(lo, _mm256_set1_ps(d * (float)sm[2 * c]), _mm256_set1_ps(dmin * (float)sm[8 + 2 * c]),
+                            y + 64 * c);
+            store_affine_u8(hi, _mm256_set1_ps(d * (float)sm[2 * c + 1]),
+                            _mm256_set1_ps(dmin * (float)sm[8 + 2 * c + 1]), y + 64 * c + 32);
+        }
+    }
+}
+
+/* 5-bit q times int8 y: pair sums reach 2*31*127 and still fit int16. */
+static void q5_K_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const block_q5_K *a = w;
+    const block_q8_K *b = x;
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m128i sm = q4_K_scales_mins(a[i].scales);
+        __m256i mins2 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+        __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), mins2);
+        __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
+        __m256i isum = _mm256_setzero_si256();
+        UNROLL for (int c = 0; c < 4; c++) {
+            __m256i lo, hi;
+            unpack_q5_K(&a[i], qh, c, &lo, &hi);
+            const int8_t *y = b[i].qs + 64 * c;
+            __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
+            __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, BCAST16(sc, 2 * c)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, BCAST16(sc, 2 * c + 1)));
+        }
+        float d = b[i].d * h2f(a[i].d), dmin = b[i].d * h2f(a[i].dmin);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mp), accm);
+    }
+    *s = hsum_ps(acc) - hsum_ps(accm);
+}
+
+static void q5_K_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)
+{
+    const block_q5_K *wr[4];
+    const block_q8_K *xr[4];
+    UNROLL for (int r = 0; r < 4; r++) {
+        wr[r] = (const block_q5_K *)((const char *)w + r * wrb);
+        xr[r] = (const block_q8_K *)((const char *)x + r * xrb);
+    }
+    __m128 acc[4], accm[4];
+    UNROLL for (int r = 0; r < 4; r++) acc[r] = accm[r] = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m128 dx = _mm_setr_ps(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);
+        for (int r = 0; r < 4; r++) {
+            const block_q5_K *a = &wr[r][i];
+            __m128i sm = q4_K_scales_mins(a->scales);
+            __m256i mins2 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+            __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)a->qh);
+            __m256i isum[4];
+            UNROLL for (int c = 0; c < 4; c++) isum[c] = _mm256_setzero_si256();
+            UNROLL for (int k = 0; k < 4; k++) {
+                __m256i lo, hi;
+                unpack_q5_K(a, qh, k, &lo, &hi);
                 __m256i s0 = BCAST16(sc, 2 * k), s1 = BCAST16(sc, 2 * k + 1);
                 UNROLL for (int c = 0; c < 4; c++) {
                     const int8_t *y = xr[c][i].qs + 64 * k;
@@ -677,6 +964,168 @@ static void q6_K_vec_dot_4x(int64_t n, float *s, size_t ss, const void *w, size_
     UNROLL for (int r = 0; r < 4; r++) _mm_storeu_ps(s + r * ss, acc[r]);
 }
 
+/* ---- Q3_K / Q2_K ---- */
+
+/* The sixteen Q3_K scales minus 32 as int8: low nibbles from bytes 0-7 (low
+ * halves for scales 0-7, high halves for 8-15), top two bits from bytes 8-11
+ * at bit 2*(g/4) of byte 8 + g%4; four scales per 32-bit word. */
+static inline __m128i q3_K_scales(const uint8_t *p)
+{
+    uint32_t u[3];
+    memcpy(u, p, 12);
+    const uint32_t m4 = 0x0F0F0F0F, m2 = 0x03030303;
+    uint32_t s0 = (u[0] & m4) | ((u[2] & m2) << 4);
+    uint32_t s1 = (u[1] & m4) | (((u[2] >> 2) & m2) << 4);
+    uint32_t s2 = ((u[0] >> 4) & m4) | (((u[2] >> 4) & m2) << 4);
+    uint32_t s3 = ((u[1] >> 4) & m4) | (((u[2] >> 6) & m2) << 4);
+    return _mm_sub_epi8(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3), _mm_set1_epi8(32));
+}
+
+/* Group j (elements 32j..32j+31) of half h of a Q2_K/Q3_K block: bits 2j,
+ * 2j+1 of the 32 qs bytes of the half; for Q3_K plus bit 4h+j of hmask as
+ * bit 2. Unsigned 0..3 or 0..7. */
+static inline __m256i q2_group(__m256i q, int j) { return _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), _mm256_set1_epi8(3)); }
+
+static inline __m256i q3_group(__m256i q, __m256i hm, int h, int j)
+{
+    int k = 4 * h + j;
+    __m256i hb = k <= 2 ? _mm256_slli_epi16(hm, 2 - k) : _mm256_srli_epi16(hm, k - 2);
+    return _mm256_or_si256(q2_group(q, j), _mm256_and_si256(hb, _mm256_set1_epi8(4)));
+}
+
+/* 16 unsigned bytes to floats: y = d*q - m, eight at a time. */
+static inline void store_affine_u8x16(__m128i q, float d, float m, float *y)
+{
+    __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
+    _mm256_storeu_ps(y, _mm256_sub_ps(_mm256_mul_ps(vd, u8x8_ps(q)), vm));
+    _mm256_storeu_ps(y + 8, _mm256_sub_ps(_mm256_mul_ps(vd, u8x8_ps(_mm_srli_si128(q, 8))), vm));
+}
+
+static void q3_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q3_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int8_t sc[16];
+        _mm_storeu_si128((__m128i *)sc, q3_K_scales(b[i].scales));
+        float d = h2f(b[i].d);
+        __m256i hm = _mm256_loadu_si256((const __m256i *)b[i].hmask);
+        UNROLL for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * h));
+            UNROLL for (int j = 0; j < 4; j++) {
+                __m256i v = _mm256_sub_epi8(q3_group(q, hm, h, j), _mm256_set1_epi8(4));
+                __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+                float *y = dst + i * QK_K + 128 * h + 32 * j;
+                __m256 d0 = _mm256_set1_ps(d * (float)sc[8 * h + 2 * j]);
+                __m256 d1 = _mm256_set1_ps(d * (float)sc[8 * h + 2 * j + 1]);
+                _mm256_storeu_ps(y, _mm256_mul_ps(d0, i8x8_ps(lo)));
+                _mm256_storeu_ps(y + 8, _mm256_mul_ps(d0, i8x8_ps(_mm_srli_si128(lo, 8))));
+                _mm256_storeu_ps(y + 16, _mm256_mul_ps(d1, i8x8_ps(hi)));
+                _mm256_storeu_ps(y + 24, _mm256_mul_ps(d1, i8x8_ps(_mm_srli_si128(hi, 8))));
+            }
+        }
+    }
+}
+
+/* int32 lanes of sum over one Q3_K block of scale*(q-4)*y, the -4 applied
+ * once through the 16-sums as Q6_K does with its -32. */
+static inline __m256i q3_K_block_dot(const block_q3_K *a, const block_q8_K *b)
+{
+    __m256i sc = _mm256_cvtepi8_epi16(q3_K_scales(a->scales));
+    __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), sc);
+    __m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 2));
+    __m256i hm = _mm256_loadu_si256((const __m256i *)a->hmask);
+    UNROLL for (int h = 0; h < 2; h++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * h));
+        __m256i sch = h ? _mm256_permute2x128_si256(sc, sc, 0x11) : _mm256_permute2x128_si256(sc, sc, 0x00);
+        UNROLL for (int j = 0; j < 4; j++) {
+            __m256i p = _mm256_maddubs_epi16(q3_group(q, hm, h, j),
+                                             _mm256_loadu_si256((const __m256i *)(b->qs + 128 * h + 32 * j)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, Q6_PICK(j))));
+        }
+    }
+    return isum;
+}
+
+static void q3_K_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const block_q3_K *a = w;
+    const block_q8_K *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(q3_K_block_dot(&a[i], &b[i])),
+                              acc);
+    *s = hsum_ps(acc);
+}
+
+static void q2_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q2_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        UNROLL for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * h));
+            UNROLL for (int j = 0; j < 4; j++) {
+                __m256i v = q2_group(q, j);
+                int g = 8 * h + 2 * j;
+                uint8_t s0 = b[i].scales[g], s1 = b[i].scales[g + 1];
+                float *y = dst + i * QK_K + 128 * h + 32 * j;
+                store_affine_u8x16(_mm256_castsi256_si128(v), d * (float)(s0 & 15), dmin * (float)(s0 >> 4), y);
+                store_affine_u8x16(_mm256_extracti128_si256(v, 1), d * (float)(s1 & 15), dmin * (float)(s1 >> 4),
+                                   y + 16);
+            }
+        }
+    }
+}
+
+/* int32 lanes of sum(scale*q*y) over one Q2_K block; *mins gets the lanes of
+ * sum(min*bsum). */
+static inline __m256i q2_K_block_dot(const block_q2_K *a, const block_q8_K *b, __m256i *mins)
+{
+    __m128i raw = _mm_loadu_si128((const __m128i *)a->scales);
+    __m128i m4 = _mm_set1_epi8(0x0F);
+    __m256i sc = _mm256_cvtepu8_epi16(_mm_and_si128(raw, m4));
+    __m256i mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+    *mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), mn);
+    __m256i isum = _mm256_setzero_si256();
+    UNROLL for (int h = 0; h < 2; h++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * h));
+        __m256i sch = h ? _mm256_permute2x128_si256(sc, sc, 0x11) : _mm256_permute2x128_si256(sc, sc, 0x00);
+        UNROLL for (int j = 0; j < 4; j++) {
+            __m256i p = _mm256_maddubs_epi16(q2_group(q, j),
+                                             _mm256_loadu_si256((const __m256i *)(b->qs + 128 * h + 32 * j)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, Q6_PICK(j))));
+        }
+    }
+    return isum;
+}
+
+static void q2_K_vec_dot(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)
+{
+    const block_q2_K *a = w;
+    const block_q8_K *b = x;
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m256i mp;
+        __m256i isum = q2_K_block_dot(&a[i], &b[i], &mp);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * h2f(a[i].d)), _mm256_cvtepi32_ps(isum), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * h2f(a[i].dmin)), _mm256_cvtepi32_ps(mp), accm);
+    }
+    *s = hsum_ps(acc) - hsum_ps(accm);
+}
+
+/* Tiles of sixteen vectorised dots, for the types without a dedicated one. */
+#define DOTS_4X(NAME, DOT)                                                                                    \
+    static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb)    \
+    {                                                                                                         \
+        for (int r = 0; r < 4; r++)                                                                           \
+            for (int c = 0; c < 4; c++)                                                                       \
+                DOT(n, &s[(size_t)r * ss + (size_t)c], (const char *)w + (size_t)r * wrb,                     \
+                    (const char *)x + (size_t)c * xrb);                                                       \
+    }
+
+DOTS_4X(q3_K_vec_dot_4x, q3_K_vec_dot)
+DOTS_4X(q2_K_vec_dot_4x, q2_K_vec_dot)
+
 /* ---- dense helpers ---- */
 
 static void axpy_f32(int64_t n, float a, const float *x, float *y)
@@ -723,6 +1172,24 @@ void kernels_fill_avx2(rk_kernels *k)
     o[GGML_TYPE_Q6_K].to_float = q6_K_to_float;
     o[GGML_TYPE_Q6_K].vec_dot = q6_K_vec_dot;
     o[GGML_TYPE_Q6_K].vec_dot_4x = q6_K_vec_dot_4x;
+    o[GGML_TYPE_Q4_1].to_float = q4_1_to_float;
+    o[GGML_TYPE_Q4_1].vec_dot = q4_1_vec_dot;
+    o[GGML_TYPE_Q4_1].vec_dot_4x = q4_1_vec_dot_4x;
+    o[GGML_TYPE_Q5_0].to_float = q5_0_to_float;
+    o[GGML_TYPE_Q5_0].vec_dot = q5_0_vec_dot;
+    o[GGML_TYPE_Q5_0].vec_dot_4x = q5_0_vec_dot_4x;
+    o[GGML_TYPE_Q5_1].to_float = q5_1_to_float;
+    o[GGML_TYPE_Q5_1].vec_dot = q5_1_vec_dot;
+    o[GGML_TYPE_Q5_1].vec_dot_4x = q5_1_vec_dot_4x;
+    o[GGML_TYPE_Q2_K].to_float = q2_K_to_float;
+    o[GGML_TYPE_Q2_K].vec_dot = q2_K_vec_dot;
+    o[GGML_TYPE_Q2_K].vec_dot_4x = q2_K_vec_dot_4x;
+    o[GGML_TYPE_Q3_K].to_float = q3_K_to_float;
+    o[GGML_TYPE_Q3_K].vec_dot = q3_K_vec_dot;
+    o[GGML_TYPE_Q3_K].vec_dot_4x = q3_K_vec_dot_4x;
+    o[GGML_TYPE_Q5_K].to_float = q5_K_to_float;
+    o[GGML_TYPE_Q5_K].vec_dot = q5_K_vec_dot;
+    o[GGML_TYPE_Q5_K].vec_dot_4x = q5_K_vec_dot_4x;
     o[GGML_TYPE_Q8_K].from_float = q8_K_from_float;
     k->vec = (rk_vec_ops){dot_f32, axpy_f32, scale_f32, fp16_to_f32, f32_to_fp16};
 }
