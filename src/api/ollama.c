@@ -178,8 +178,8 @@ int ollama_chat_request(const json_t *body, rk_request *r, rk_error *e)
                     return rk_fail(e, 400, "messages", "each tool call needs a function with a name");
                 }
                 json_t *args = json_object_get(fn, "arguments");
-                json_array_append_new(out, json_pack("{s:s, s:{s:s, s:O}}", "type", "function", "function", "name",
-                                                     name, "arguments", args ? args : json_object()));
+                json_array_append_new(out, json_pack("{s:s, s:{s:s, s:o}}", "type", "function", "function", "name",
+                                                     name, "arguments", args ? json_incref(args) : json_object()));
             }
             json_object_set_new(tm, "tool_calls", out);
         }
