@@ -12,6 +12,10 @@ static const struct {
     {"run", cmd_run, "generate from a model, once (-p) or as an interactive chat"},
     {"bench", cmd_bench, "measure prefill and decode speed of a model (llama-bench style)"},
     {"serve", cmd_serve, "serve models over OpenAI- and Ollama-compatible HTTP APIs"},
+    {"list", cmd_list, "list the models a running server offers"},
+    {"ps", cmd_ps, "list the models a running server has loaded"},
+    {"show", cmd_show, "describe a model of a running server"},
+    {"rm", cmd_rm, "delete a model through a running server"},
 };
 
 static void usage(FILE *out)
