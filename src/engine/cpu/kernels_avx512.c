@@ -33,17 +33,37 @@ static inline __m512 scales2(float lo, float hi)
     return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
 }
 
-/* Q4_0 nibbles of two blocks as bytes 0..15 in element order: each block's
- * 16 bytes are loaded twice and the second copy shifted by 4. */
-static inline __m512i unpack2_q4_0(const block_q4_0 *a, const block_q4_0 *b)
+/* The nibbles of two blocks' 16 qs bytes as bytes 0..15 in element order:
+ * each block's bytes are loaded twice and the second copy shifted by 4. */
+static inline __m512i unpack2_nibbles(const uint8_t *a, const uint8_t *b)
 {
     const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 0x40004, 0x40004, 0x40004, 0x40004, 0, 0, 0, 0, 0x40004,
                                             0x40004, 0x40004, 0x40004);
-    __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a->qs));
+    __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a));
     __m512i v = _mm512_castsi256_si512(lo);
-    v = b ? _mm512_inserti64x4(v, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->qs)), 1)
+    v = b ? _mm512_inserti64x4(v, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b)), 1)
           : _mm512_inserti64x4(v, _mm256_setzero_si256(), 1);
     return _mm512_and_si512(_mm512_srlv_epi16(v, shift), _mm512_set1_epi8(0x0F));
+}
+
+static inline __m512i unpack2_q4_0(const block_q4_0 *a, const block_q4_0 *b)
+{
+    return unpack2_nibbles(a->qs, b ? b->qs : NULL);
+}
+
+/* Nibbles plus 16 where the block's qh bit is set: bit j of the two
+ * little-endian qh words is exactly byte j of the register, a byte mask. */
+static inline __m512i add_fifth_bits(__m512i q, const uint8_t *qha, const uint8_t *qhb)
+{
+    uint32_t lo, hi = 0;
+    memcpy(&lo, qha, 4);
+    if (qhb) memcpy(&hi, qhb, 4);
+    return _mm512_mask_add_epi8(q, (__mmask64)lo | (__mmask64)hi << 32, q, _mm512_set1_epi8(16));
+}
+
+static inline __m512i unpack2_q5_0(const block_q5_0 *a, const block_q5_0 *b)
+{
+    return add_fifth_bits(unpack2_nibbles(a->qs, b ? b->qs : NULL), a->qh, b ? b->qh : NULL);
 }
 
 /* x with its sign flipped where w is negative (zero where w is zero does not
@@ -314,31 +334,38 @@ DEF_Q8_0_4X(q8_0_vec_dot_4x_vnni, VNNI, 1)
 
 /* ---- Q4_0 ---- */
 
-/* sum((q-8)*y) per int32 lane: q*y and 8*y pair sums both fit int16. */
-static inline __m512i dot_q4_0(__m512i q, __m512i y)
+/* sum((q-off)*y) per int32 lane: q*y and off*y pair sums both fit int16
+ * for q <= 31, off <= 16. */
+static inline __m512i dot_off(__m512i q, __m512i y, char off)
 {
-    __m512i p = _mm512_sub_epi16(_mm512_maddubs_epi16(q, y), _mm512_maddubs_epi16(_mm512_set1_epi8(8), y));
+    __m512i p = _mm512_sub_epi16(_mm512_maddubs_epi16(q, y), _mm512_maddubs_epi16(_mm512_set1_epi8(off), y));
     return _mm512_madd_epi16(p, _mm512_set1_epi16(1));
 }
 
-VNNI static inline __m512i dot_q4_0_vnni(__m512i q, __m512i y)
+VNNI static inline __m512i dot_off_vnni(__m512i q, __m512i y, char off)
 {
     __m512i base = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), y));
+                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(off), y));
     return _mm512_dpbusd_epi32(base, q, y);
 }
 
-#define DEF_Q4_0_DOT(NAME, ATTR, DOT)                                                                         \
+static inline __m512i dot_q4_0(__m512i q, __m512i y) { return dot_off(q, y, 8); }
+VNNI static inline __m512i dot_q4_0_vnni(__m512i q, __m512i y) { return dot_off_vnni(q, y, 8); }
+static inline __m512i dot_q5_0(__m512i q, __m512i y) { return dot_off(q, y, 16); }
+VNNI static inline __m512i dot_q5_0_vnni(__m512i q, __m512i y) { return dot_off_vnni(q, y, 16); }
+
+/* Q4_0 and Q5_0 (BLOCK, its two-block UNPACK2 and its DOT with the offset). */
+#define DEF_Q4_0_DOT(NAME, ATTR, DOT, BLOCK, UNPACK2)                                                         \
     ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
     {                                                                                                         \
-        const block_q4_0 *a = w;                                                                              \
+        const BLOCK *a = w;                                                                                   \
         const block_q8_0 *b = x;                                                                              \
         const int64_t nb = n / QK4_0;                                                                         \
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                                       \
         int64_t i = 0;                                                                                        \
         for (; i + 4 <= nb; i += 4) {                                                                         \
-            __m512i p0 = DOT(unpack2_q4_0(&a[i], &a[i + 1]), load2_i8(b[i].qs, b[i + 1].qs));                 \
-            __m512i p1 = DOT(unpack2_q4_0(&a[i + 2], &a[i + 3]), load2_i8(b[i + 2].qs, b[i + 3].qs));         \
+            __m512i p0 = DOT(UNPACK2(&a[i], &a[i + 1]), load2_i8(b[i].qs, b[i + 1].qs));                      \
+            __m512i p1 = DOT(UNPACK2(&a[i + 2], &a[i + 3]), load2_i8(b[i + 2].qs, b[i + 3].qs));              \
             acc0 = _mm512_fmadd_ps(                                                                           \
                 scales2(h2f(a[i].d) * h2f(b[i].d), h2f(a[i + 1].d) * h2f(b[i + 1].d)), _mm512_cvtepi32_ps(p0), \
                 acc0);                                                                                        \
@@ -347,7 +374,7 @@ VNNI static inline __m512i dot_q4_0_vnni(__m512i q, __m512i y)
         }                                                                                                     \
         for (; i < nb; i += 2) {                                                                              \
             int two = i + 1 < nb;                                                                             \
-            __m512i p = DOT(unpack2_q4_0(&a[i], two ? &a[i + 1] : NULL),                                      \
+            __m512i p = DOT(UNPACK2(&a[i], two ? &a[i + 1] : NULL),                                           \
                             load2_i8(b[i].qs, two ? b[i + 1].qs : NULL));                                     \
             float s1 = two ? h2f(a[i + 1].d) * h2f(b[i + 1].d) : 0.0f;                                        \
             acc0 = _mm512_fmadd_ps(scales2(h2f(a[i].d) * h2f(b[i].d), s1), _mm512_cvtepi32_ps(p), acc0);      \
@@ -355,17 +382,19 @@ VNNI static inline __m512i dot_q4_0_vnni(__m512i q, __m512i y)
         *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                                                 \
     }
 
-DEF_Q4_0_DOT(q4_0_vec_dot, , dot_q4_0)
-DEF_Q4_0_DOT(q4_0_vec_dot_vnni, VNNI, dot_q4_0_vnni)
+DEF_Q4_0_DOT(q4_0_vec_dot, , dot_q4_0, block_q4_0, unpack2_q4_0)
+DEF_Q4_0_DOT(q4_0_vec_dot_vnni, VNNI, dot_q4_0_vnni, block_q4_0, unpack2_q4_0)
+DEF_Q4_0_DOT(q5_0_vec_dot, , dot_q5_0, block_q5_0, unpack2_q5_0)
+DEF_Q4_0_DOT(q5_0_vec_dot_vnni, VNNI, dot_q5_0_vnni, block_q5_0, unpack2_q5_0)
 
-/* The 8*y term depends only on the activation row: computed once per column. */
-#define DEF_Q4_0_4X(NAME, ATTR, VNNI_FORM)                                                                    \
+/* The off*y term depends only on the activation row: computed once per column. */
+#define DEF_Q4_0_4X(NAME, ATTR, VNNI_FORM, BLOCK, UNPACK2, OFF)                                               \
     ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
     {                                                                                                         \
-        const block_q4_0 *wr[4];                                                                              \
+        const BLOCK *wr[4];                                                                                   \
         const block_q8_0 *xr[4];                                                                              \
         UNROLL for (int r = 0; r < 4; r++) {                                                                         \
-            wr[r] = (const block_q4_0 *)((const char *)w + r * wrb);                                          \
+            wr[r] = (const BLOCK *)((const char *)w + r * wrb);                                               \
             xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);                                          \
         }                                                                                                     \
         const int64_t nb = n / QK4_0;                                                                         \
@@ -378,11 +407,11 @@ DEF_Q4_0_DOT(q4_0_vec_dot_vnni, VNNI, dot_q4_0_vnni)
             __m512 dx[4];                                                                                     \
             UNROLL for (int c = 0; c < 4; c++) {                                                                     \
                 xv[c] = load2_i8(xr[c][i].qs, two ? xr[c][i + 1].qs : NULL);                                  \
-                Q4_0_4X_X8_##VNNI_FORM;                                                                       \
+                Q4_0_4X_X8_##VNNI_FORM(OFF);                                                                  \
                 dx[c] = scales2(h2f(xr[c][i].d), two ? h2f(xr[c][i + 1].d) : 0.0f);                           \
             }                                                                                                 \
             UNROLL for (int r = 0; r < 4; r++) {                                                                     \
-                __m512i q = unpack2_q4_0(&wr[r][i], two ? &wr[r][i + 1] : NULL);                              \
+                __m512i q = UNPACK2(&wr[r][i], two ? &wr[r][i + 1] : NULL);                                   \
                 __m512 dw = scales2(h2f(wr[r][i].d), two ? h2f(wr[r][i + 1].d) : 0.0f);                       \
                 UNROLL for (int c = 0; c < 4; c++) {                                                                 \
                     __m512i p = Q4_0_4X_DOT_##VNNI_FORM;                                                      \
@@ -394,15 +423,107 @@ DEF_Q4_0_DOT(q4_0_vec_dot_vnni, VNNI, dot_q4_0_vnni)
             UNROLL for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);                      \
     }
 
-#define Q4_0_4X_X8_0 x8[c] = _mm512_maddubs_epi16(_mm512_set1_epi8(8), xv[c])
+#define Q4_0_4X_X8_0(OFF) x8[c] = _mm512_maddubs_epi16(_mm512_set1_epi8(OFF), xv[c])
 #define Q4_0_4X_DOT_0 _mm512_madd_epi16(_mm512_sub_epi16(_mm512_maddubs_epi16(q, xv[c]), x8[c]), _mm512_set1_epi16(1))
-#define Q4_0_4X_X8_1                                                                                          \
+#define Q4_0_4X_X8_1(OFF)                                                                                     \
     x8[c] = _mm512_sub_epi32(_mm512_setzero_si512(),                                                          \
-                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), xv[c]))
+                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(OFF), xv[c]))
 #define Q4_0_4X_DOT_1 _mm512_dpbusd_epi32(x8[c], q, xv[c])
 
-DEF_Q4_0_4X(q4_0_vec_dot_4x, , 0)
-DEF_Q4_0_4X(q4_0_vec_dot_4x_vnni, VNNI, 1)
+DEF_Q4_0_4X(q4_0_vec_dot_4x, , 0, block_q4_0, unpack2_q4_0, 8)
+DEF_Q4_0_4X(q4_0_vec_dot_4x_vnni, VNNI, 1, block_q4_0, unpack2_q4_0, 8)
+DEF_Q4_0_4X(q5_0_vec_dot_4x, , 0, block_q5_0, unpack2_q5_0, 16)
+DEF_Q4_0_4X(q5_0_vec_dot_4x_vnni, VNNI, 1, block_q5_0, unpack2_q5_0, 16)
+
+/* ---- Q4_1 / Q5_1 ---- */
+
+static inline __m512i unpack2_q4_1(const block_q4_1 *a, const block_q4_1 *b)
+{
+    return unpack2_nibbles(a->qs, b ? b->qs : NULL);
+}
+
+static inline __m512i unpack2_q5_1(const block_q5_1 *a, const block_q5_1 *b)
+{
+    return add_fifth_bits(unpack2_nibbles(a->qs, b ? b->qs : NULL), a->qh, b ? b->qh : NULL);
+}
+
+/* int32 lanes of sum(y) */
+static inline __m512i sum_i8(__m512i y) { return dot4(_mm512_set1_epi8(1), y); }
+VNNI static inline __m512i sum_i8_vnni(__m512i y)
+{
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), y);
+}
+#define DOT_U_PLAIN(q, y) dot4(q, y)
+#define DOT_U_VNNI(q, y) _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, y)
+
+/* d*dy*sum(q*y) + m*dy*sum(y) per block, two blocks per register. */
+#define DEF_AFFINE_DOT(NAME, ATTR, BLOCK, UNPACK2, DOT, SUM)                                                  \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const BLOCK *a = w;                                                                                   \
+        const block_q8_0 *b = x;                                                                              \
+        const int64_t nb = n / 32;                                                                            \
+        __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();                                        \
+        for (int64_t i = 0; i < nb; i += 2) {                                                                 \
+            int two = i + 1 < nb;                                                                             \
+            __m512i q = UNPACK2(&a[i], two ? &a[i + 1] : NULL);                                               \
+            __m512i y = load2_i8(b[i].qs, two ? b[i + 1].qs : NULL);                                          \
+            float dy0 = h2f(b[i].d), dy1 = two ? h2f(b[i + 1].d) : 0.0f;                                      \
+            float d1 = two ? h2f(a[i + 1].d) * dy1 : 0.0f, m1 = two ? h2f(a[i + 1].m) * dy1 : 0.0f;           \
+            acc = _mm512_fmadd_ps(scales2(h2f(a[i].d) * dy0, d1), _mm512_cvtepi32_ps(DOT(q, y)), acc);        \
+            accm = _mm512_fmadd_ps(scales2(h2f(a[i].m) * dy0, m1), _mm512_cvtepi32_ps(SUM(y)), accm);         \
+        }                                                                                                     \
+        *s = _mm512_reduce_add_ps(_mm512_add_ps(acc, accm));                                                  \
+    }
+
+DEF_AFFINE_DOT(q4_1_vec_dot, , block_q4_1, unpack2_q4_1, DOT_U_PLAIN, sum_i8)
+DEF_AFFINE_DOT(q4_1_vec_dot_vnni, VNNI, block_q4_1, unpack2_q4_1, DOT_U_VNNI, sum_i8_vnni)
+DEF_AFFINE_DOT(q5_1_vec_dot, , block_q5_1, unpack2_q5_1, DOT_U_PLAIN, sum_i8)
+DEF_AFFINE_DOT(q5_1_vec_dot_vnni, VNNI, block_q5_1, unpack2_q5_1, DOT_U_VNNI, sum_i8_vnni)
+
+/* Tiles as for Q4_0; the m term adds m[r] * (dy[c] * sum(y[c])), the
+ * bracket computed once per column. */
+#define DEF_AFFINE_4X(NAME, ATTR, BLOCK, UNPACK2, DOT, SUM)                                                   \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        const BLOCK *wr[4];                                                                                   \
+        const block_q8_0 *xr[4];                                                                              \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                  \
+            wr[r] = (const BLOCK *)((const char *)w + r * wrb);                                               \
+            xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);                                          \
+        }                                                                                                     \
+        const int64_t nb = n / 32;                                                                            \
+        __m512 acc[4][4];                                                                                     \
+        UNROLL for (int r = 0; r < 4; r++)                                                                    \
+            UNROLL for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();                              \
+        for (int64_t i = 0; i < nb; i += 2) {                                                                 \
+            int two = i + 1 < nb;                                                                             \
+            __m512i xv[4];                                                                                    \
+            __m512 dx[4], ym[4];                                                                              \
+            UNROLL for (int c = 0; c < 4; c++) {                                                              \
+                xv[c] = load2_i8(xr[c][i].qs, two ? xr[c][i + 1].qs : NULL);                                  \
+                dx[c] = scales2(h2f(xr[c][i].d), two ? h2f(xr[c][i + 1].d) : 0.0f);                           \
+                ym[c] = _mm512_mul_ps(dx[c], _mm512_cvtepi32_ps(SUM(xv[c])));                                 \
+            }                                                                                                 \
+            UNROLL for (int r = 0; r < 4; r++) {                                                              \
+                __m512i q = UNPACK2(&wr[r][i], two ? &wr[r][i + 1] : NULL);                                   \
+                __m512 dw = scales2(h2f(wr[r][i].d), two ? h2f(wr[r][i + 1].d) : 0.0f);                       \
+                __m512 mw = scales2(h2f(wr[r][i].m), two ? h2f(wr[r][i + 1].m) : 0.0f);                       \
+                UNROLL for (int c = 0; c < 4; c++) {                                                          \
+                    __m512 p = _mm512_cvtepi32_ps(DOT(q, xv[c]));                                             \
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx[c]), p, acc[r][c]);                      \
+                    acc[r][c] = _mm512_fmadd_ps(mw, ym[c], acc[r][c]);                                        \
+                }                                                                                             \
+            }                                                                                                 \
+        }                                                                                                     \
+        UNROLL for (int r = 0; r < 4; r++)                                                                    \
+            UNROLL for (int c = 0; c < 4; c++) s[r * ss + c] = _mm512_reduce_add_ps(acc[r][c]);              \
+    }
+
+DEF_AFFINE_4X(q4_1_vec_dot_4x, , block_q4_1, unpack2_q4_1, DOT_U_PLAIN, sum_i8)
+DEF_AFFINE_4X(q4_1_vec_dot_4x_vnni, VNNI, block_q4_1, unpack2_q4_1, DOT_U_VNNI, sum_i8_vnni)
+DEF_AFFINE_4X(q5_1_vec_dot_4x, , block_q5_1, unpack2_q5_1, DOT_U_PLAIN, sum_i8)
+DEF_AFFINE_4X(q5_1_vec_dot_4x_vnni, VNNI, block_q5_1, unpack2_q5_1, DOT_U_VNNI, sum_i8_vnni)
 
 /* ---- Q4_K ---- */
 
@@ -543,6 +664,108 @@ static inline __m128i reduce4_epi32_256(__m256i a, __m256i b, __m256i c, __m256i
 DEF_Q4_K_4X(q4_K_vec_dot_4x, , madd_acc)
 DEF_Q4_K_4X(q4_K_vec_dot_4x_vnni, VNNI, madd_acc_vnni)
 
+/* ---- Q5_K ---- */
+
+/* Bytes [1 << a x32 | 1 << b x32]: which qh bit each half of a register tests. */
+#define SEL2(a, b) _mm512_inserti64x4(_mm512_set1_epi8((char)(1u << (a))), _mm256_set1_epi8((char)(1u << (b))), 1)
+
+/* As Q4_K_PAIR, with 16 added to each quant whose qh bit is set: the low
+ * nibbles of chunks c, c+1 test bits 2c, 2c+2, the high ones 2c+1, 2c+3. */
+#define Q5_K_PAIR(c, MADD_ACC)                                                                                \
+    {                                                                                                         \
+        __m512i q = _mm512_loadu_si512(a[i].qs + 32 * (c));                                                   \
+        const int8_t *y = b[i].qs + 64 * (c);                                                                 \
+        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);             \
+        lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, SEL2(2 * (c), 2 * (c) + 2)), lo, sixteen);    \
+        hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, SEL2(2 * (c) + 1, 2 * (c) + 3)), hi, sixteen); \
+        __m512i plo = _mm512_maddubs_epi16(lo, load2_i8(y, y + 64));                                          \
+        __m512i phi = _mm512_maddubs_epi16(hi, load2_i8(y + 32, y + 96));                                     \
+        isum = MADD_ACC(isum, plo, PICK2(sc, 2 * (c), 2 * (c) + 2));                                          \
+        isum = MADD_ACC(isum, phi, PICK2(sc, 2 * (c) + 1, 2 * (c) + 3));                                      \
+    }
+
+#define DEF_Q5_K_DOT(NAME, ATTR, MADD_ACC)                                                                    \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q5_K *a = w;                                                                              \
+        const block_q8_K *b = x;                                                                              \
+        const __m512i m4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);                           \
+        __m512 acc = _mm512_setzero_ps();                                                                     \
+        __m256 accm = _mm256_setzero_ps();                                                                    \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            __m128i sm = q4_K_scales_mins(a[i].scales);                                                       \
+            __m256i mins2 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));                                  \
+            __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), mins2);           \
+            __m512i sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));                                       \
+            __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)a[i].qh));                \
+            __m512i isum = _mm512_setzero_si512();                                                            \
+            Q5_K_PAIR(0, MADD_ACC)                                                                            \
+            Q5_K_PAIR(2, MADD_ACC)                                                                            \
+            float d = b[i].d * h2f(a[i].d), dmin = b[i].d * h2f(a[i].dmin);                                   \
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);                          \
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mp), accm);                       \
+        }                                                                                                     \
+        *s = _mm512_reduce_add_ps(acc) - hsum256(accm);                                                      \
+    }
+
+DEF_Q5_K_DOT(q5_K_vec_dot, , madd_acc)
+DEF_Q5_K_DOT(q5_K_vec_dot_vnni, VNNI, madd_acc_vnni)
+
+/* Two 5-bit chunks of weight row r against the four activation rows. */
+#define Q5_K_4X_PAIR(k, MADD_ACC)                                                                             \
+    {                                                                                                         \
+        __m512i q = _mm512_loadu_si512(a->qs + 32 * (k));                                                     \
+        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);             \
+        lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, SEL2(2 * (k), 2 * (k) + 2)), lo, sixteen);    \
+        hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, SEL2(2 * (k) + 1, 2 * (k) + 3)), hi, sixteen); \
+        __m512i slo = PICK2(sc, 2 * (k), 2 * (k) + 2), shi = PICK2(sc, 2 * (k) + 1, 2 * (k) + 3);             \
+        UNROLL for (int c = 0; c < 4; c++) {                                                                  \
+            const int8_t *y = xr[c][i].qs + 64 * (k);                                                         \
+            isum[c] = MADD_ACC(isum[c], _mm512_maddubs_epi16(lo, load2_i8(y, y + 64)), slo);                  \
+            isum[c] = MADD_ACC(isum[c], _mm512_maddubs_epi16(hi, load2_i8(y + 32, y + 96)), shi);             \
+        }                                                                                                     \
+    }
+
+#define DEF_Q5_K_4X(NAME, ATTR, MADD_ACC)                                                                     \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        const block_q5_K *wr[4];                                                                              \
+        const block_q8_K *xr[4];                                                                              \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                  \
+            wr[r] = (const block_q5_K *)((const char *)w + r * wrb);                                          \
+            xr[r] = (const block_q8_K *)((const char *)x + r * xrb);                                          \
+        }                                                                                                     \
+        const __m512i m4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);                           \
+        __m128 acc[4], accm[4];                                                                               \
+        UNROLL for (int r = 0; r < 4; r++) acc[r] = accm[r] = _mm_setzero_ps();                              \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            __m128 dx = _mm_setr_ps(xr[0][i].d, xr[1][i].d, xr[2][i].d, xr[3][i].d);                         \
+            UNROLL for (int r = 0; r < 4; r++) {                                                              \
+                const block_q5_K *a = &wr[r][i];                                                              \
+                __m128i sm = q4_K_scales_mins(a->scales);                                                     \
+                __m256i mins2 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));                              \
+                __m512i sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));                                   \
+                __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)a->qh));              \
+                __m512i isum[4];                                                                              \
+                __m256i msum[4];                                                                              \
+                UNROLL for (int c = 0; c < 4; c++) {                                                          \
+                    isum[c] = _mm512_setzero_si512();                                                         \
+                    msum[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xr[c][i].bsums), mins2);  \
+                }                                                                                             \
+                Q5_K_4X_PAIR(0, MADD_ACC)                                                                     \
+                Q5_K_4X_PAIR(2, MADD_ACC)                                                                     \
+                __m128 fi = _mm_cvtepi32_ps(reduce4_epi32(isum[0], isum[1], isum[2], isum[3]));               \
+                __m128 fm = _mm_cvtepi32_ps(reduce4_epi32_256(msum[0], msum[1], msum[2], msum[3]));           \
+                acc[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->d))), fi, acc[r]);                    \
+                accm[r] = _mm_fmadd_ps(_mm_mul_ps(dx, _mm_set1_ps(h2f(a->dmin))), fm, accm[r]);               \
+            }                                                                                                 \
+        }                                                                                                     \
+        UNROLL for (int r = 0; r < 4; r++) _mm_storeu_ps(s + r * ss, _mm_sub_ps(acc[r], accm[r]));           \
+    }
+
+DEF_Q5_K_4X(q5_K_vec_dot_4x, , madd_acc)
+DEF_Q5_K_4X(q5_K_vec_dot_4x_vnni, VNNI, madd_acc_vnni)
+
 /* ---- Q6_K ---- */
 
 /* Elements 0..63 and 64..127 of one 128-element half, unsigned 6-bit. The
@@ -641,6 +864,113 @@ DEF_Q6_K_DOT(q6_K_vec_dot_vnni, VNNI, madd_acc_vnni)
 DEF_Q6_K_4X(q6_K_vec_dot_4x, , madd_acc)
 DEF_Q6_K_4X(q6_K_vec_dot_4x_vnni, VNNI, madd_acc_vnni)
 
+/* ---- Q3_K / Q2_K ---- */
+
+/* The sixteen Q3_K scales minus 32 as int8 (see kernels_avx2.c). */
+static inline __m128i q3_K_scales(const uint8_t *p)
+{
+    uint32_t u[3];
+    memcpy(u, p, 12);
+    const uint32_t m4 = 0x0F0F0F0F, m2 = 0x03030303;
+    uint32_t s0 = (u[0] & m4) | ((u[2] & m2) << 4);
+    uint32_t s1 = (u[1] & m4) | (((u[2] >> 2) & m2) << 4);
+    uint32_t s2 = ((u[0] >> 4) & m4) | (((u[2] >> 4) & m2) << 4);
+    uint32_t s3 = ((u[1] >> 4) & m4) | (((u[2] >> 6) & m2) << 4);
+    return _mm_sub_epi8(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3), _mm_set1_epi8(32));
+}
+
+/* 16-bit lanes [a x16 | b x16]: per-half shift counts. */
+#define SHIFT2(a, b) _mm512_inserti64x4(_mm512_set1_epi16(a), _mm256_set1_epi16(b), 1)
+
+/* Groups j, j+1 of half h (64 elements): bits 2j, 2j+2 of the broadcast qs
+ * bytes of the half, as unsigned 0..3. */
+#define Q2_PAIR(qb, j) _mm512_and_si512(_mm512_srlv_epi16((qb), SHIFT2(2 * (j), 2 * (j) + 2)), three)
+
+/* 16-bit scale index of each group of eight maddubs lanes: 0,1,2,3 per 128 bits. */
+#define PICK4 _mm512_setr_epi32(0, 0, 0, 0, 0x10001, 0x10001, 0x10001, 0x10001, 0x20002, 0x20002, 0x20002, 0x20002, \
+                                0x30003, 0x30003, 0x30003, 0x30003)
+
+#define DEF_Q3_K_DOT(NAME, ATTR, MADD_ACC)                                                                    \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q3_K *a = w;                                                                              \
+        const block_q8_K *b = x;                                                                              \
+        const __m512i three = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4), pick = PICK4;                  \
+        __m512 acc = _mm512_setzero_ps();                                                                     \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            __m256i sc16 = _mm256_cvtepi8_epi16(q3_K_scales(a[i].scales));                                    \
+            __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), sc16);           \
+            __m512i scz = _mm512_castsi256_si512(sc16);                                                       \
+            /* the -4 of every q, applied once through the 16-sums */                                        \
+            __m512i isum = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 2))); \
+            __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)a[i].hmask));             \
+            UNROLL for (int h = 0; h < 2; h++) {                                                              \
+                __m512i qb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * h))); \
+                UNROLL for (int j = 0; j < 4; j += 2) {                                                       \
+                    __m512i q = Q2_PAIR(qb, j);                                                               \
+                    __mmask64 hb = _mm512_test_epi8_mask(hm, SEL2(4 * h + j, 4 * h + j + 1));                 \
+                    q = _mm512_mask_add_epi8(q, hb, q, four);                                                 \
+                    __m512i p = _mm512_maddubs_epi16(q, _mm512_loadu_si512(b[i].qs + 128 * h + 32 * j));      \
+                    __m512i idx = _mm512_add_epi16(pick, _mm512_set1_epi16((short)(8 * h + 2 * j)));             \
+                    isum = MADD_ACC(isum, p, _mm512_permutexvar_epi16(idx, scz));                             \
+                }                                                                                             \
+            }                                                                                                 \
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(h2f(a[i].d) * b[i].d), _mm512_cvtepi32_ps(isum), acc);       \
+        }                                                                                                     \
+        *s = _mm512_reduce_add_ps(acc);                                                                       \
+    }
+
+DEF_Q3_K_DOT(q3_K_vec_dot, , madd_acc)
+DEF_Q3_K_DOT(q3_K_vec_dot_vnni, VNNI, madd_acc_vnni)
+
+#define DEF_Q2_K_DOT(NAME, ATTR, MADD_ACC)                                                                    \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q2_K *a = w;                                                                              \
+        const block_q8_K *b = x;                                                                              \
+        const __m512i three = _mm512_set1_epi8(3), pick = PICK4;                                              \
+        __m512 acc = _mm512_setzero_ps();                                                                     \
+        __m256 accm = _mm256_setzero_ps();                                                                    \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            __m128i raw = _mm_loadu_si128((const __m128i *)a[i].scales);                                      \
+            __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, _mm_set1_epi8(0x0F)));                     \
+            __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F)));  \
+            __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), mn16);            \
+            __m512i scz = _mm512_castsi256_si512(sc16);                                                       \
+            __m512i isum = _mm512_setzero_si512();                                                            \
+            UNROLL for (int h = 0; h < 2; h++) {                                                              \
+                __m512i qb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * h))); \
+                UNROLL for (int j = 0; j < 4; j += 2) {                                                       \
+                    __m512i p = _mm512_maddubs_epi16(Q2_PAIR(qb, j), _mm512_loadu_si512(b[i].qs + 128 * h + 32 * j)); \
+                    __m512i idx = _mm512_add_epi16(pick, _mm512_set1_epi16((short)(8 * h + 2 * j)));             \
+                    isum = MADD_ACC(isum, p, _mm512_permutexvar_epi16(idx, scz));                             \
+                }                                                                                             \
+            }                                                                                                 \
+            float d = b[i].d * h2f(a[i].d), dmin = b[i].d * h2f(a[i].dmin);                                   \
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);                          \
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mp), accm);                       \
+        }                                                                                                     \
+        *s = _mm512_reduce_add_ps(acc) - hsum256(accm);                                                      \
+    }
+
+DEF_Q2_K_DOT(q2_K_vec_dot, , madd_acc)
+DEF_Q2_K_DOT(q2_K_vec_dot_vnni, VNNI, madd_acc_vnni)
+
+/* Tiles of sixteen vectorised dots, for the types without a dedicated one. */
+#define DOTS_4X(NAME, ATTR, DOT)                                                                              \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        for (int r = 0; r < 4; r++)                                                                           \
+            for (int c = 0; c < 4; c++)                                                                       \
+                DOT(n, &s[(size_t)r * ss + (size_t)c], (const char *)w + (size_t)r * wrb,                     \
+                    (const char *)x + (size_t)c * xrb);                                                       \
+    }
+
+DOTS_4X(q3_K_vec_dot_4x, , q3_K_vec_dot)
+DOTS_4X(q3_K_vec_dot_4x_vnni, VNNI, q3_K_vec_dot_vnni)
+DOTS_4X(q2_K_vec_dot_4x, , q2_K_vec_dot)
+DOTS_4X(q2_K_vec_dot_4x_vnni, VNNI, q2_K_vec_dot_vnni)
+
 /* ---- dense helpers ---- */
 
 static void axpy_f32(int64_t n, float a, const float *x, float *y)
@@ -705,6 +1035,18 @@ void kernels_fill_avx512(rk_kernels *k)
     o[GGML_TYPE_Q4_K].vec_dot_4x = vnni ? q4_K_vec_dot_4x_vnni : q4_K_vec_dot_4x;
     o[GGML_TYPE_Q6_K].vec_dot = vnni ? q6_K_vec_dot_vnni : q6_K_vec_dot;
     o[GGML_TYPE_Q6_K].vec_dot_4x = vnni ? q6_K_vec_dot_4x_vnni : q6_K_vec_dot_4x;
+    o[GGML_TYPE_Q4_1].vec_dot = vnni ? q4_1_vec_dot_vnni : q4_1_vec_dot;
+    o[GGML_TYPE_Q4_1].vec_dot_4x = vnni ? q4_1_vec_dot_4x_vnni : q4_1_vec_dot_4x;
+    o[GGML_TYPE_Q5_0].vec_dot = vnni ? q5_0_vec_dot_vnni : q5_0_vec_dot;
+    o[GGML_TYPE_Q5_0].vec_dot_4x = vnni ? q5_0_vec_dot_4x_vnni : q5_0_vec_dot_4x;
+    o[GGML_TYPE_Q5_1].vec_dot = vnni ? q5_1_vec_dot_vnni : q5_1_vec_dot;
+    o[GGML_TYPE_Q5_1].vec_dot_4x = vnni ? q5_1_vec_dot_4x_vnni : q5_1_vec_dot_4x;
+    o[GGML_TYPE_Q2_K].vec_dot = vnni ? q2_K_vec_dot_vnni : q2_K_vec_dot;
+    o[GGML_TYPE_Q2_K].vec_dot_4x = vnni ? q2_K_vec_dot_4x_vnni : q2_K_vec_dot_4x;
+    o[GGML_TYPE_Q3_K].vec_dot = vnni ? q3_K_vec_dot_vnni : q3_K_vec_dot;
+    o[GGML_TYPE_Q3_K].vec_dot_4x = vnni ? q3_K_vec_dot_4x_vnni : q3_K_vec_dot_4x;
+    o[GGML_TYPE_Q5_K].vec_dot = vnni ? q5_K_vec_dot_vnni : q5_K_vec_dot;
+    o[GGML_TYPE_Q5_K].vec_dot_4x = vnni ? q5_K_vec_dot_4x_vnni : q5_K_vec_dot_4x;
     o[GGML_TYPE_Q8_K].from_float = q8_K_from_float;
     k->vec = (rk_vec_ops){dot_f32, axpy_f32, scale_f32, fp16_to_f32, f32_to_fp16};
 }
