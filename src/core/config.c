@@ -23,7 +23,7 @@ typedef struct {
 #define OFF(f) offsetof(rk_config, f)
 
 static const opt_def OPTIONS[] = {
-    {"host", "RKSERVE_HOST", T_STR, OFF(host), 0, 0, "ADDR", "address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)"},
+    {"host", "RKSERVE_HOST", T_STR, OFF(host), 0, 0, "ADDR", "address to listen on, optionally with :PORT (default 127.0.0.1; 0.0.0.0 or :: for all)"},
     {"port", "RKSERVE_PORT", T_INT, OFF(port), 0, 65535, "N", "TCP port (default 8080; 0 picks a free one)"},
     {"models", "RKSERVE_MODELS", T_LIST, OFF(model_dirs), 0, 0, "DIR",
      "model directory, repeatable (default ~/.rkserve/models; the environment takes a ':' list)"},
@@ -300,6 +300,46 @@ static int load_file(rk_config *c, const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* The host may carry a port as Ollama's OLLAMA_HOST does ("0.0.0.0:11434",
+ * "[::]:8080", "http://host:port"), so one RKSERVE_HOST serves both the
+ * server and its clients. Such a port is used unless --port was given. */
+static int split_host_port(rk_config *c, bool port_flag, char *err, size_t errlen)
+{
+    char *h = c->host;
+    if (!strncmp(h, "http://", 7)) memmove(h, h + 7, strlen(h + 7) + 1);
+    size_t n = strlen(h);
+    if (n && h[n - 1] == '/') h[--n] = 0;
+    char *port = NULL;
+    if (h[0] == '[') {
+        char *end = strchr(h, ']');
+        if (end && end[1] == ':') port = end + 2;
+        if (end) {
+            *end = 0;
+            memmove(h, h + 1, strlen(h + 1) + 1);
+        }
+    } else {
+        char *colon = strchr(h, ':');
+        if (colon && colon == strrchr(h, ':')) { /* one colon: host:port, not IPv6 */
+            *colon = 0;
+            port = colon + 1;
+        }
+    }
+    if (port) {
+        char *end;
+        long v = strtol(port, &end, 10);
+        if (end == port || *end || v < 0 || v > 65535) {
+            snprintf(err, errlen, "the port in host '%s' is not a number from 0 to 65535", port);
+            return -1;
+        }
+        if (!port_flag) c->port = (int)v;
+    }
+    if (!*h) {
+        free(c->host);
+        c->host = strdup("127.0.0.1");
+    }
+    return 0;
+}
+
 int config_load(rk_config *c, int argc, char **argv, char **envp, char *err, size_t errlen)
 {
     config_defaults(c);
@@ -368,7 +408,7 @@ int config_load(rk_config *c, int argc, char **argv, char **envp, char *err, siz
         seen[idx] = true;
     }
     if (!c->host) c->host = strdup("127.0.0.1");
-    return 0;
+    return split_host_port(c, seen[(size_t)(find_flag("port", 4) - OPTIONS)], err, errlen);
 }
 
 void config_usage(FILE *out)

@@ -103,6 +103,41 @@ static void test_precedence(void **state)
     free(file);
 }
 
+static void test_host_with_port(void **state)
+{
+    (void)state;
+    rk_config c;
+    char err[512];
+    char *env[] = {"RKSERVE_HOST=0.0.0.0:11434", NULL};
+    char *argv0[] = {"serve", NULL};
+    assert_int_equal(load(&c, argv0, env, err), 0);
+    assert_string_equal(c.host, "0.0.0.0");
+    assert_int_equal(c.port, 11434);
+    config_free(&c);
+    char *argv1[] = {"serve", "--port", "9000", NULL}; /* an explicit --port wins */
+    assert_int_equal(load(&c, argv1, env, err), 0);
+    assert_int_equal(c.port, 9000);
+    config_free(&c);
+    char *argv2[] = {"serve", "--host", "[::1]:7000", NULL};
+    assert_int_equal(load(&c, argv2, NULL, err), 0);
+    assert_string_equal(c.host, "::1");
+    assert_int_equal(c.port, 7000);
+    config_free(&c);
+    char *argv3[] = {"serve", "--host", "::", NULL};
+    assert_int_equal(load(&c, argv3, NULL, err), 0);
+    assert_string_equal(c.host, "::");
+    assert_int_equal(c.port, 8080);
+    config_free(&c);
+    char *argv4[] = {"serve", "--host", "http://localhost:81/", NULL};
+    assert_int_equal(load(&c, argv4, NULL, err), 0);
+    assert_string_equal(c.host, "localhost");
+    assert_int_equal(c.port, 81);
+    config_free(&c);
+    char *argv5[] = {"serve", "--host", "localhost:http", NULL};
+    assert_int_equal(load(&c, argv5, NULL, err), -1);
+    config_free(&c);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -226,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),  cmocka_unit_test(test_precedence), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_help),      cmocka_unit_test(test_durations),  cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_host_with_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
