@@ -402,6 +402,178 @@ DEF_Q4_0_DOT(q4_0_vec_dot_dp, DOTPROD, sdot)
 DEF_Q4_0_4X(q4_0_vec_dot_4x, , wdot)
 DEF_Q4_0_4X(q4_0_vec_dot_4x_dp, DOTPROD, sdot)
 
+/* ---- Q4_1 / Q5_0 / Q5_1 ---- */
+
+/* Bytes 0x10 where bit k of the 16 bits is set, in byte k. */
+static inline uint8x16_t bits_to_16(uint32_t bits)
+{
+    static const uint8_t sel[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    uint8x16_t v = vcombine_u8(vdup_n_u8((uint8_t)bits), vdup_n_u8((uint8_t)(bits >> 8)));
+    return vandq_u8(vtstq_u8(v, vld1q_u8(sel)), vdupq_n_u8(0x10));
+}
+
+/* Elements 0..15 and 16..31 of a Q5_0/Q5_1 block as unsigned 5-bit values:
+ * the 5th bits are bits 0..15 and 16..31 of the little-endian word qh. */
+static inline void unpack_q5(const uint8_t *qh, const uint8_t *qs, uint8x16_t *lo, uint8x16_t *hi)
+{
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    uint8x16_t v = vld1q_u8(qs);
+    *lo = vorrq_u8(vandq_u8(v, vdupq_n_u8(0x0F)), bits_to_16(h & 0xFFFF));
+    *hi = vorrq_u8(vshrq_n_u8(v, 4), bits_to_16(h >> 16));
+}
+
+static inline void unpack_q5_0(const block_q5_0 *b, int8x16_t *lo, int8x16_t *hi)
+{
+    uint8x16_t l, h;
+    unpack_q5(b->qh, b->qs, &l, &h);
+    *lo = vsubq_s8(vreinterpretq_s8_u8(l), vdupq_n_s8(16));
+    *hi = vsubq_s8(vreinterpretq_s8_u8(h), vdupq_n_s8(16));
+}
+
+/* Unsigned nibbles or 5-bit values fit int8 unchanged. */
+static inline void unpack_q4_1(const block_q4_1 *b, int8x16_t *lo, int8x16_t *hi)
+{
+    uint8x16_t v = vld1q_u8(b->qs);
+    *lo = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F)));
+    *hi = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+}
+
+static inline void unpack_q5_1(const block_q5_1 *b, int8x16_t *lo, int8x16_t *hi)
+{
+    uint8x16_t l, h;
+    unpack_q5(b->qh, b->qs, &l, &h);
+    *lo = vreinterpretq_s8_u8(l);
+    *hi = vreinterpretq_s8_u8(h);
+}
+
+/* sum of a Q8_0 block's 32 quants (pairs of 16 fit int16) */
+static inline int32_t sum_q8_0(const int8_t *q) { return vaddlvq_s8(vld1q_s8(q)) + vaddlvq_s8(vld1q_s8(q + 16)); }
+
+static void q5_0_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q5_0 *b = src;
+    for (int64_t i = 0; i < n / QK5_0; i++) {
+        int8x16_t lo, hi;
+        unpack_q5_0(&b[i], &lo, &hi);
+        float d = h2f(b[i].d);
+        store_scaled_s8(lo, d, dst + i * QK5_0);
+        store_scaled_s8(hi, d, dst + i * QK5_0 + 16);
+    }
+}
+
+/* d*q - (-m) is d*q + m exactly */
+static void q4_1_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q4_1 *b = src;
+    for (int64_t i = 0; i < n / QK4_1; i++) {
+        uint8x16_t v = vld1q_u8(b[i].qs);
+        float d = h2f(b[i].d), m = -h2f(b[i].m);
+        store_affine_u8(vandq_u8(v, vdupq_n_u8(0x0F)), d, m, dst + i * QK4_1);
+        store_affine_u8(vshrq_n_u8(v, 4), d, m, dst + i * QK4_1 + 16);
+    }
+}
+
+static void q5_1_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q5_1 *b = src;
+    for (int64_t i = 0; i < n / QK5_1; i++) {
+        uint8x16_t lo, hi;
+        unpack_q5(b[i].qh, b[i].qs, &lo, &hi);
+        float d = h2f(b[i].d), m = -h2f(b[i].m);
+        store_affine_u8(lo, d, m, dst + i * QK5_1);
+        store_affine_u8(hi, d, m, dst + i * QK5_1 + 16);
+    }
+}
+
+#define DEF_Q5_0_DOT(NAME, ATTR, DOT)                                                                         \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q5_0 *a = w;                                                                              \
+        const block_q8_0 *b = x;                                                                              \
+        float32x4_t acc = vdupq_n_f32(0);                                                                     \
+        for (int64_t i = 0; i < n / QK5_0; i++) {                                                             \
+            int8x16_t l, h;                                                                                   \
+            unpack_q5_0(&a[i], &l, &h);                                                                       \
+            int32x4_t p = DOT(DOT(vdupq_n_s32(0), l, vld1q_s8(b[i].qs)), h, vld1q_s8(b[i].qs + 16));          \
+            acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), h2f(a[i].d) * h2f(b[i].d));                              \
+        }                                                                                                     \
+        *s = vaddvq_f32(acc);                                                                                 \
+    }
+
+DEF_Q5_0_DOT(q5_0_vec_dot, , wdot)
+DEF_Q5_0_DOT(q5_0_vec_dot_dp, DOTPROD, sdot)
+
+/* Q4_1 / Q5_1: d*dy*sum(q*y) + m*dy*sum(y) per block. */
+#define DEF_AFFINE_DOT(NAME, ATTR, DOT, BLOCK, UNPACK)                                                        \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const BLOCK *a = w;                                                                                   \
+        const block_q8_0 *b = x;                                                                              \
+        float32x4_t acc = vdupq_n_f32(0);                                                                     \
+        float accm = 0;                                                                                       \
+        for (int64_t i = 0; i < n / 32; i++) {                                                                \
+            int8x16_t l, h;                                                                                   \
+            UNPACK(&a[i], &l, &h);                                                                            \
+            int32x4_t p = DOT(DOT(vdupq_n_s32(0), l, vld1q_s8(b[i].qs)), h, vld1q_s8(b[i].qs + 16));          \
+            float dy = h2f(b[i].d);                                                                           \
+            acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), h2f(a[i].d) * dy);                                       \
+            accm += (float)sum_q8_0(b[i].qs) * (h2f(a[i].m) * dy);                                            \
+        }                                                                                                     \
+        *s = vaddvq_f32(acc) + accm;                                                                          \
+    }
+
+DEF_AFFINE_DOT(q4_1_vec_dot, , wdot, block_q4_1, unpack_q4_1)
+DEF_AFFINE_DOT(q4_1_vec_dot_dp, DOTPROD, sdot, block_q4_1, unpack_q4_1)
+DEF_AFFINE_DOT(q5_1_vec_dot, , wdot, block_q5_1, unpack_q5_1)
+DEF_AFFINE_DOT(q5_1_vec_dot_dp, DOTPROD, sdot, block_q5_1, unpack_q5_1)
+
+/* Tiles for Q4_1 / Q5_0 / Q5_1 as for Q4_0; with AFFINE the m term adds
+ * m[r] * (dy[c] * sum(y[c])), the bracket computed once per column. */
+#define DEF_LEGACY_4X(NAME, ATTR, DOT, BLOCK, UNPACK, AFFINE, M_OF)                                          \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        const BLOCK *wr[4];                                                                                   \
+        const block_q8_0 *xr[4];                                                                              \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                  \
+            wr[r] = (const BLOCK *)((const char *)w + r * wrb);                                               \
+            xr[r] = (const block_q8_0 *)((const char *)x + r * xrb);                                          \
+        }                                                                                                     \
+        float32x4_t acc[4];                                                                                   \
+        UNROLL for (int r = 0; r < 4; r++) acc[r] = vdupq_n_f32(0);                                           \
+        for (int64_t i = 0; i < n / 32; i++) {                                                                \
+            int8x16_t x0[4], x1[4];                                                                           \
+            float dxs[4], yms[4];                                                                             \
+            UNROLL for (int c = 0; c < 4; c++) {                                                              \
+                x0[c] = vld1q_s8(xr[c][i].qs);                                                                \
+                x1[c] = vld1q_s8(xr[c][i].qs + 16);                                                           \
+                dxs[c] = h2f(xr[c][i].d);                                                                     \
+                yms[c] = AFFINE ? dxs[c] * (float)(vaddlvq_s8(x0[c]) + vaddlvq_s8(x1[c])) : 0.0f;             \
+            }                                                                                                 \
+            float32x4_t dx = vld1q_f32(dxs), ym = vld1q_f32(yms);                                             \
+            UNROLL for (int r = 0; r < 4; r++) {                                                              \
+                int8x16_t w0, w1;                                                                             \
+                UNPACK(&wr[r][i], &w0, &w1);                                                                  \
+                int32x4_t p[4];                                                                               \
+                UNROLL for (int c = 0; c < 4; c++) p[c] = DOT(DOT(vdupq_n_s32(0), w0, x0[c]), w1, x1[c]);     \
+                float32x4_t f = vcvtq_f32_s32(reduce4_s32(p[0], p[1], p[2], p[3]));                           \
+                acc[r] = vfmaq_f32(acc[r], f, vmulq_n_f32(dx, h2f(wr[r][i].d)));                              \
+                if (AFFINE) acc[r] = vfmaq_n_f32(acc[r], ym, M_OF(wr[r][i]));                                 \
+            }                                                                                                 \
+        }                                                                                                     \
+        UNROLL for (int r = 0; r < 4; r++) vst1q_f32(s + r * ss, acc[r]);                                     \
+    }
+
+#define M_NONE(blk) 0.0f
+#define M_FIELD(blk) h2f((blk).m)
+
+DEF_LEGACY_4X(q5_0_vec_dot_4x, , wdot, block_q5_0, unpack_q5_0, 0, M_NONE)
+DEF_LEGACY_4X(q5_0_vec_dot_4x_dp, DOTPROD, sdot, block_q5_0, unpack_q5_0, 0, M_NONE)
+DEF_LEGACY_4X(q4_1_vec_dot_4x, , wdot, block_q4_1, unpack_q4_1, 1, M_FIELD)
+DEF_LEGACY_4X(q4_1_vec_dot_4x_dp, DOTPROD, sdot, block_q4_1, unpack_q4_1, 1, M_FIELD)
+DEF_LEGACY_4X(q5_1_vec_dot_4x, , wdot, block_q5_1, unpack_q5_1, 1, M_FIELD)
+DEF_LEGACY_4X(q5_1_vec_dot_4x_dp, DOTPROD, sdot, block_q5_1, unpack_q5_1, 1, M_FIELD)
+
 /* ---- Q4_K ---- */
 
 /* Scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K block, unpacked four at
@@ -527,6 +699,120 @@ DEF_Q4_K_DOT(q4_K_vec_dot_dp, DOTPROD, sdot)
 DEF_Q4_K_4X(q4_K_vec_dot_4x, , wdot)
 DEF_Q4_K_4X(q4_K_vec_dot_4x_dp, DOTPROD, sdot)
 
+/* ---- Q5_K ---- */
+
+/* Bit k of each byte of qh moved to bit 4 (0x10): a per-byte shift by 4 - k. */
+static inline uint8x16_t bit_to_16(uint8x16_t qh, int k)
+{
+    return vandq_u8(vshlq_u8(qh, vdupq_n_s8((int8_t)(4 - k))), vdupq_n_u8(0x10));
+}
+
+static void q5_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q5_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sm[16];
+        q4_K_scales_mins(b[i].scales, sm);
+        float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        float *y = dst + i * QK_K;
+        for (int c = 0; c < 4; c++) {
+            float d0 = d * (float)sm[2 * c], m0 = dmin * (float)sm[8 + 2 * c];
+            float d1 = d * (float)sm[2 * c + 1], m1 = dmin * (float)sm[8 + 2 * c + 1];
+            for (int h = 0; h < 2; h++) {
+                uint8x16_t q = vld1q_u8(b[i].qs + 32 * c + 16 * h), qh = vld1q_u8(b[i].qh + 16 * h);
+                uint8x16_t lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0F)), bit_to_16(qh, 2 * c));
+                uint8x16_t hi = vorrq_u8(vshrq_n_u8(q, 4), bit_to_16(qh, 2 * c + 1));
+                store_affine_u8(lo, d0, m0, y + 64 * c + 16 * h);
+                store_affine_u8(hi, d1, m1, y + 64 * c + 32 + 16 * h);
+            }
+        }
+    }
+}
+
+/* 5-bit quants fit int8 unchanged, so they go straight into the signed dot. */
+#define DEF_Q5_K_DOT(NAME, ATTR, DOT)                                                                         \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q5_K *a = w;                                                                              \
+        const block_q8_K *b = x;                                                                              \
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);                                                               \
+        float sum = 0;                                                                                        \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            uint8_t sm[16];                                                                                   \
+            q4_K_scales_mins(a[i].scales, sm);                                                                \
+            uint8x16_t h0 = vld1q_u8(a[i].qh), h1 = vld1q_u8(a[i].qh + 16);                                  \
+            int32x4_t isum = vdupq_n_s32(0);                                                                  \
+            UNROLL for (int c = 0; c < 4; c++) {                                                              \
+                uint8x16_t q0 = vld1q_u8(a[i].qs + 32 * c), q1 = vld1q_u8(a[i].qs + 32 * c + 16);             \
+                const int8_t *y = b[i].qs + 64 * c;                                                           \
+                int8x16_t l0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, m4), bit_to_16(h0, 2 * c)));         \
+                int8x16_t l1 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q1, m4), bit_to_16(h1, 2 * c)));         \
+                int8x16_t u0 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q0, 4), bit_to_16(h0, 2 * c + 1)));    \
+                int8x16_t u1 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q1, 4), bit_to_16(h1, 2 * c + 1)));    \
+                int32x4_t plo = DOT(DOT(vdupq_n_s32(0), l0, vld1q_s8(y)), l1, vld1q_s8(y + 16));              \
+                int32x4_t phi = DOT(DOT(vdupq_n_s32(0), u0, vld1q_s8(y + 32)), u1, vld1q_s8(y + 48));         \
+                isum = vmlaq_n_s32(isum, plo, sm[2 * c]);                                                     \
+                isum = vmlaq_n_s32(isum, phi, sm[2 * c + 1]);                                                 \
+            }                                                                                                 \
+            float d = b[i].d * h2f(a[i].d), dmin = b[i].d * h2f(a[i].dmin);                                   \
+            sum += d * (float)vaddvq_s32(isum) - dmin * (float)q4_K_min_sum(b[i].bsums, sm + 8);              \
+        }                                                                                                     \
+        *s = sum;                                                                                             \
+    }
+
+DEF_Q5_K_DOT(q5_K_vec_dot, , wdot)
+DEF_Q5_K_DOT(q5_K_vec_dot_dp, DOTPROD, sdot)
+
+#define DEF_Q5_K_4X(NAME, ATTR, DOT)                                                                          \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        const block_q5_K *wr[4];                                                                              \
+        const block_q8_K *xr[4];                                                                              \
+        UNROLL for (int r = 0; r < 4; r++) {                                                                  \
+            wr[r] = (const block_q5_K *)((const char *)w + r * wrb);                                          \
+            xr[r] = (const block_q8_K *)((const char *)x + r * xrb);                                          \
+        }                                                                                                     \
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);                                                               \
+        float32x4_t acc[4];                                                                                   \
+        UNROLL for (int r = 0; r < 4; r++) acc[r] = vdupq_n_f32(0);                                           \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            float dxs[4];                                                                                     \
+            UNROLL for (int c = 0; c < 4; c++) dxs[c] = xr[c][i].d;                                          \
+            float32x4_t dx = vld1q_f32(dxs);                                                                  \
+            for (int r = 0; r < 4; r++) {                                                                     \
+                const block_q5_K *a = &wr[r][i];                                                              \
+                uint8_t sm[16];                                                                               \
+                q4_K_scales_mins(a->scales, sm);                                                              \
+                uint8x16_t h0 = vld1q_u8(a->qh), h1 = vld1q_u8(a->qh + 16);                                  \
+                int32x4_t isum[4];                                                                            \
+                UNROLL for (int c = 0; c < 4; c++) isum[c] = vdupq_n_s32(0);                                  \
+                UNROLL for (int j = 0; j < 8; j++) {                                                          \
+                    const uint8_t *qp = a->qs + 32 * (j / 2);                                                 \
+                    uint8x16_t q0 = vld1q_u8(qp), q1 = vld1q_u8(qp + 16);                                     \
+                    uint8x16_t v0 = (j & 1) ? vshrq_n_u8(q0, 4) : vandq_u8(q0, m4);                           \
+                    uint8x16_t v1 = (j & 1) ? vshrq_n_u8(q1, 4) : vandq_u8(q1, m4);                           \
+                    int8x16_t w0 = vreinterpretq_s8_u8(vorrq_u8(v0, bit_to_16(h0, j)));                       \
+                    int8x16_t w1 = vreinterpretq_s8_u8(vorrq_u8(v1, bit_to_16(h1, j)));                       \
+                    UNROLL for (int c = 0; c < 4; c++) {                                                      \
+                        const int8_t *y = xr[c][i].qs + 32 * j;                                               \
+                        int32x4_t p = DOT(DOT(vdupq_n_s32(0), w0, vld1q_s8(y)), w1, vld1q_s8(y + 16));        \
+                        isum[c] = vmlaq_n_s32(isum[c], p, sm[j]);                                             \
+                    }                                                                                         \
+                }                                                                                             \
+                int32_t ms[4];                                                                                \
+                UNROLL for (int c = 0; c < 4; c++) ms[c] = q4_K_min_sum(xr[c][i].bsums, sm + 8);              \
+                float32x4_t fi = vcvtq_f32_s32(reduce4_s32(isum[0], isum[1], isum[2], isum[3]));              \
+                float32x4_t fm = vcvtq_f32_s32(vld1q_s32(ms));                                                \
+                acc[r] = vfmaq_f32(acc[r], fi, vmulq_n_f32(dx, h2f(a->d)));                                   \
+                acc[r] = vfmsq_f32(acc[r], fm, vmulq_n_f32(dx, h2f(a->dmin)));                                \
+            }                                                                                                 \
+        }                                                                                                     \
+        UNROLL for (int r = 0; r < 4; r++) vst1q_f32(s + r * ss, acc[r]);                                     \
+    }
+
+DEF_Q5_K_4X(q5_K_vec_dot_4x, , wdot)
+DEF_Q5_K_4X(q5_K_vec_dot_4x_dp, DOTPROD, sdot)
+
 /* ---- Q6_K ---- */
 
 /* Group g (0..7, 16 elements l0..l0+15 of part g/2 of a half) as signed q - 32:
@@ -621,6 +907,146 @@ DEF_Q6_K_DOT(q6_K_vec_dot_dp, DOTPROD, sdot)
 DEF_Q6_K_4X(q6_K_vec_dot_4x, , wdot)
 DEF_Q6_K_4X(q6_K_vec_dot_4x_dp, DOTPROD, sdot)
 
+/* ---- Q3_K / Q2_K ---- */
+
+/* The sixteen Q3_K scales minus 32 (see kernels_avx2.c for the packing). */
+static inline void q3_K_scales(const uint8_t *p, int8_t out[16])
+{
+    uint32_t u[3], v[4];
+    memcpy(u, p, 12);
+    const uint32_t m4 = 0x0F0F0F0F, m2 = 0x03030303;
+    v[0] = (u[0] & m4) | ((u[2] & m2) << 4);
+    v[1] = (u[1] & m4) | (((u[2] >> 2) & m2) << 4);
+    v[2] = ((u[0] >> 4) & m4) | (((u[2] >> 4) & m2) << 4);
+    v[3] = ((u[1] >> 4) & m4) | (((u[2] >> 6) & m2) << 4);
+    vst1q_s8(out, vsubq_s8(vreinterpretq_s8_u32(vld1q_u32(v)), vdupq_n_s8(32)));
+}
+
+/* Sixteen quants of group j of half h (elements 128h + 32j + l0 .. +15):
+ * bits 2j, 2j+1 of qs[32h + l], for Q3_K with bit 4h+j of hmask[l] as bit 2
+ * and 4 subtracted. */
+static inline uint8x16_t q2_K_group(const uint8_t *qs, int j)
+{
+    return vandq_u8(vshlq_u8(vld1q_u8(qs), vdupq_n_s8((int8_t)(-2 * j))), vdupq_n_u8(3));
+}
+
+static inline int8x16_t q3_K_group(const uint8_t *qs, const uint8_t *hm, int k, int j)
+{
+    uint8x16_t hb = vandq_u8(vshlq_u8(vld1q_u8(hm), vdupq_n_s8((int8_t)(2 - k))), vdupq_n_u8(4));
+    return vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(q2_K_group(qs, j), hb)), vdupq_n_s8(4));
+}
+
+static void q3_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q3_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int8_t sc[16];
+        q3_K_scales(b[i].scales, sc);
+        float d = h2f(b[i].d);
+        for (int h = 0; h < 2; h++)
+            for (int j = 0; j < 4; j++)
+                for (int l0 = 0; l0 < 32; l0 += 16) {
+                    int e = 128 * h + 32 * j + l0;
+                    int8x16_t q = q3_K_group(b[i].qs + 32 * h + l0, b[i].hmask + l0, 4 * h + j, j);
+                    store_scaled_s8(q, d * (float)sc[e / 16], dst + i * QK_K + e);
+                }
+    }
+}
+
+#define DEF_Q3_K_DOT(NAME, ATTR, DOT)                                                                         \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q3_K *a = w;                                                                              \
+        const block_q8_K *b = x;                                                                              \
+        float sum = 0;                                                                                        \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            int8_t sc[16];                                                                                    \
+            q3_K_scales(a[i].scales, sc);                                                                     \
+            int32x4_t isum = vdupq_n_s32(0);                                                                  \
+            UNROLL for (int h = 0; h < 2; h++) UNROLL for (int j = 0; j < 4; j++) {                           \
+                UNROLL for (int l0 = 0; l0 < 32; l0 += 16) {                                                  \
+                    int e = 128 * h + 32 * j + l0;                                                            \
+                    int8x16_t q = q3_K_group(a[i].qs + 32 * h + l0, a[i].hmask + l0, 4 * h + j, j);           \
+                    int32x4_t p = DOT(vdupq_n_s32(0), q, vld1q_s8(b[i].qs + e));                              \
+                    isum = vmlaq_n_s32(isum, p, sc[e / 16]);                                                  \
+                }                                                                                             \
+            }                                                                                                 \
+            sum += (h2f(a[i].d) * b[i].d) * (float)vaddvq_s32(isum);                                          \
+        }                                                                                                     \
+        *s = sum;                                                                                             \
+    }
+
+DEF_Q3_K_DOT(q3_K_vec_dot, , wdot)
+DEF_Q3_K_DOT(q3_K_vec_dot_dp, DOTPROD, sdot)
+
+static void q2_K_to_float(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q2_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        for (int h = 0; h < 2; h++)
+            for (int j = 0; j < 4; j++)
+                for (int l0 = 0; l0 < 32; l0 += 16) {
+                    int e = 128 * h + 32 * j + l0;
+                    uint8_t sc = b[i].scales[e / 16];
+                    store_affine_u8(q2_K_group(b[i].qs + 32 * h + l0, j), d * (float)(sc & 15),
+                                    dmin * (float)(sc >> 4), dst + i * QK_K + e);
+                }
+    }
+}
+
+/* sum over the 16 groups of min * (the group's activation sum) */
+static inline int32_t q2_K_min_sum(const int16_t *bsums, const uint8_t *scales)
+{
+    uint8x16_t mn = vshrq_n_u8(vld1q_u8(scales), 4);
+    int16x8_t m0 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn))), m1 = vreinterpretq_s16_u16(vmovl_high_u8(mn));
+    int32x4_t p = vmull_s16(vget_low_s16(m0), vld1_s16(bsums));
+    p = vmlal_high_s16(p, m0, vld1q_s16(bsums));
+    p = vmlal_s16(p, vget_low_s16(m1), vld1_s16(bsums + 8));
+    p = vmlal_high_s16(p, m1, vld1q_s16(bsums + 8));
+    return vaddvq_s32(p);
+}
+
+#define DEF_Q2_K_DOT(NAME, ATTR, DOT)                                                                         \
+    ATTR static void NAME(int64_t n, float *restrict s, const void *restrict w, const void *restrict x)       \
+    {                                                                                                         \
+        const block_q2_K *a = w;                                                                              \
+        const block_q8_K *b = x;                                                                              \
+        float sum = 0;                                                                                        \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                              \
+            int32x4_t isum = vdupq_n_s32(0);                                                                  \
+            UNROLL for (int h = 0; h < 2; h++) UNROLL for (int j = 0; j < 4; j++) {                           \
+                UNROLL for (int l0 = 0; l0 < 32; l0 += 16) {                                                  \
+                    int e = 128 * h + 32 * j + l0;                                                            \
+                    int8x16_t q = vreinterpretq_s8_u8(q2_K_group(a[i].qs + 32 * h + l0, j));                  \
+                    int32x4_t p = DOT(vdupq_n_s32(0), q, vld1q_s8(b[i].qs + e));                              \
+                    isum = vmlaq_n_s32(isum, p, a[i].scales[e / 16] & 15);                                    \
+                }                                                                                             \
+            }                                                                                                 \
+            float d = b[i].d * h2f(a[i].d), dmin = b[i].d * h2f(a[i].dmin);                                   \
+            sum += d * (float)vaddvq_s32(isum) - dmin * (float)q2_K_min_sum(b[i].bsums, a[i].scales);         \
+        }                                                                                                     \
+        *s = sum;                                                                                             \
+    }
+
+DEF_Q2_K_DOT(q2_K_vec_dot, , wdot)
+DEF_Q2_K_DOT(q2_K_vec_dot_dp, DOTPROD, sdot)
+
+/* Tiles of sixteen vectorised dots, for the types without a dedicated one. */
+#define DOTS_4X(NAME, ATTR, DOT)                                                                              \
+    ATTR static void NAME(int64_t n, float *s, size_t ss, const void *w, size_t wrb, const void *x, size_t xrb) \
+    {                                                                                                         \
+        for (int r = 0; r < 4; r++)                                                                           \
+            for (int c = 0; c < 4; c++)                                                                       \
+                DOT(n, &s[(size_t)r * ss + (size_t)c], (const char *)w + (size_t)r * wrb,                     \
+                    (const char *)x + (size_t)c * xrb);                                                       \
+    }
+
+DOTS_4X(q3_K_vec_dot_4x, , q3_K_vec_dot)
+DOTS_4X(q3_K_vec_dot_4x_dp, DOTPROD, q3_K_vec_dot_dp)
+DOTS_4X(q2_K_vec_dot_4x, , q2_K_vec_dot)
+DOTS_4X(q2_K_vec_dot_4x_dp, DOTPROD, q2_K_vec_dot_dp)
+
 /* ---- dense helpers ---- */
 
 static float vec_dot_f32(int64_t n, const float *a, const float *b) { return dot_f32(n, a, b); }
@@ -667,6 +1093,24 @@ void kernels_fill_neon(rk_kernels *k)
     o[GGML_TYPE_Q6_K].to_float = q6_K_to_float;
     o[GGML_TYPE_Q6_K].vec_dot = dp ? q6_K_vec_dot_dp : q6_K_vec_dot;
     o[GGML_TYPE_Q6_K].vec_dot_4x = dp ? q6_K_vec_dot_4x_dp : q6_K_vec_dot_4x;
+    o[GGML_TYPE_Q4_1].to_float = q4_1_to_float;
+    o[GGML_TYPE_Q4_1].vec_dot = dp ? q4_1_vec_dot_dp : q4_1_vec_dot;
+    o[GGML_TYPE_Q4_1].vec_dot_4x = dp ? q4_1_vec_dot_4x_dp : q4_1_vec_dot_4x;
+    o[GGML_TYPE_Q5_0].to_float = q5_0_to_float;
+    o[GGML_TYPE_Q5_0].vec_dot = dp ? q5_0_vec_dot_dp : q5_0_vec_dot;
+    o[GGML_TYPE_Q5_0].vec_dot_4x = dp ? q5_0_vec_dot_4x_dp : q5_0_vec_dot_4x;
+    o[GGML_TYPE_Q5_1].to_float = q5_1_to_float;
+    o[GGML_TYPE_Q5_1].vec_dot = dp ? q5_1_vec_dot_dp : q5_1_vec_dot;
+    o[GGML_TYPE_Q5_1].vec_dot_4x = dp ? q5_1_vec_dot_4x_dp : q5_1_vec_dot_4x;
+    o[GGML_TYPE_Q2_K].to_float = q2_K_to_float;
+    o[GGML_TYPE_Q2_K].vec_dot = dp ? q2_K_vec_dot_dp : q2_K_vec_dot;
+    o[GGML_TYPE_Q2_K].vec_dot_4x = dp ? q2_K_vec_dot_4x_dp : q2_K_vec_dot_4x;
+    o[GGML_TYPE_Q3_K].to_float = q3_K_to_float;
+    o[GGML_TYPE_Q3_K].vec_dot = dp ? q3_K_vec_dot_dp : q3_K_vec_dot;
+    o[GGML_TYPE_Q3_K].vec_dot_4x = dp ? q3_K_vec_dot_4x_dp : q3_K_vec_dot_4x;
+    o[GGML_TYPE_Q5_K].to_float = q5_K_to_float;
+    o[GGML_TYPE_Q5_K].vec_dot = dp ? q5_K_vec_dot_dp : q5_K_vec_dot;
+    o[GGML_TYPE_Q5_K].vec_dot_4x = dp ? q5_K_vec_dot_4x_dp : q5_K_vec_dot_4x;
     o[GGML_TYPE_Q8_K].from_float = q8_K_from_float;
     k->vec = (rk_vec_ops){vec_dot_f32, axpy_f32, scale_f32, fp16_to_f32, f32_to_fp16};
 }
