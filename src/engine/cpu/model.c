@@ -96,7 +96,7 @@ static bool matrix(loader *L, rk_weight *w, const char *name, int64_t n_in, int6
     const rk_type_ops *ops = kernels_get()->types[t->type];
     if (!ops || !ops->vec_dot) {
         fail(L, "tensor %s: type %s is not supported by the CPU engine (supported: F32, F16, BF16, "
-                "Q8_0, Q4_0, Q4_K, Q6_K)", name, ggml_type_name(t->type));
+                "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)", name, ggml_type_name(t->type));
         return false;
     }
     w->data = t->data;
