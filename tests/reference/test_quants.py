@@ -86,8 +86,82 @@ def scalar_q6_k(b):
     return y
 
 
+def scalar_q4_1(b):
+    d, m = f16(b, 0), f16(b, 2)
+    y = [0.0] * 32
+    for j in range(16):
+        y[j] = d * (b[4 + j] & 0xF) + m
+        y[j + 16] = d * (b[4 + j] >> 4) + m
+    return y
+
+
+def q5_values(qh_bytes, qs):
+    """5-bit quants: low nibbles of qs for 0..15, high for 16..31, bit j of the
+    little-endian 32-bit qh as the 5th bit of element j."""
+    qh = struct.unpack("<I", qh_bytes)[0]
+    lo = [qs[j] & 0xF for j in range(16)] + [qs[j] >> 4 for j in range(16)]
+    return [lo[j] | (((qh >> j) & 1) << 4) for j in range(32)]
+
+
+def scalar_q5_0(b):
+    d = f16(b, 0)
+    return [d * (q - 16) for q in q5_values(b[2:6], b[6:22])]
+
+
+def scalar_q5_1(b):
+    d, m = f16(b, 0), f16(b, 2)
+    return [d * q + m for q in q5_values(b[4:8], b[8:24])]
+
+
+def k_scale_min(sc12, j):
+    if j < 4:
+        return sc12[j] & 63, sc12[j + 4] & 63
+    return (sc12[j + 4] & 0xF) | ((sc12[j - 4] >> 6) << 4), (sc12[j + 4] >> 4) | ((sc12[j] >> 6) << 4)
+
+
+def scalar_q5_k(b):
+    d, dmin = f16(b, 0), f16(b, 2)
+    sc12, qh, qs = b[4:16], b[16:48], b[48:176]
+    y = []
+    for j in range(8):                        # sub-block j: chunk j // 2, low or high nibbles
+        sc, m = k_scale_min(sc12, j)
+        chunk = qs[32 * (j // 2):32 * (j // 2) + 32]
+        for l in range(32):
+            q = chunk[l] & 0xF if j % 2 == 0 else chunk[l] >> 4
+            q |= ((qh[l] >> j) & 1) << 4
+            y.append(d * sc * q - dmin * m)
+    return y
+
+
+def scalar_q3_k(b):
+    hmask, qs, sc12 = b[0:32], b[32:96], b[96:108]
+    d = f16(b, 108)
+    y = [0.0] * 256
+    for e in range(256):
+        h, j, l, g = e // 128, (e % 128) // 32, e % 32, e // 16
+        low = sc12[g] & 0xF if g < 8 else sc12[g - 8] >> 4
+        scale = (low | (((sc12[8 + g % 4] >> (2 * (g // 4))) & 3) << 4)) - 32
+        q = ((qs[32 * h + l] >> (2 * j)) & 3) | (((hmask[l] >> (4 * h + j)) & 1) << 2)
+        y[e] = d * scale * (q - 4)
+    return y
+
+
+def scalar_q2_k(b):
+    scales, qs = b[0:16], b[16:80]
+    d, dmin = f16(b, 80), f16(b, 82)
+    y = [0.0] * 256
+    for e in range(256):
+        h, j, l, g = e // 128, (e % 128) // 32, e % 32, e // 16
+        q = (qs[32 * h + l] >> (2 * j)) & 3
+        y[e] = d * (scales[g] & 0xF) * q - dmin * (scales[g] >> 4)
+    return y
+
+
 SCALAR = {quants.Q8_0: (scalar_q8_0, [0]), quants.Q4_0: (scalar_q4_0, [0]),
-          quants.Q4_K: (scalar_q4_k, [0, 2]), quants.Q6_K: (scalar_q6_k, [208])}
+          quants.Q4_1: (scalar_q4_1, [0, 2]), quants.Q5_0: (scalar_q5_0, [0]),
+          quants.Q5_1: (scalar_q5_1, [0, 2]), quants.Q2_K: (scalar_q2_k, [80, 82]),
+          quants.Q3_K: (scalar_q3_k, [108]), quants.Q4_K: (scalar_q4_k, [0, 2]),
+          quants.Q5_K: (scalar_q5_k, [0, 2]), quants.Q6_K: (scalar_q6_k, [208])}
 
 
 def random_blocks(ttype, n, rng):
@@ -120,9 +194,13 @@ def test_roundtrip():
     x[7, :40] = 5.0                          # a constant run
     # relative RMS bounds: the format's step size for Gaussian data, with margin
     bounds = {quants.F32: 0.0, quants.F16: 1e-3, quants.BF16: 5e-3, quants.Q8_0: 1e-2,
-              quants.Q4_0: 0.12, quants.Q4_K: 0.11, quants.Q6_K: 0.03}
+              quants.Q4_0: 0.12, quants.Q4_1: 0.11, quants.Q5_0: 0.06, quants.Q5_1: 0.05,
+              quants.Q2_K: 0.45, quants.Q3_K: 0.22, quants.Q4_K: 0.11, quants.Q5_K: 0.055,
+              quants.Q6_K: 0.03}
     sizes = {quants.F32: 2048, quants.F16: 1024, quants.BF16: 1024, quants.Q8_0: 16 * 34,
-             quants.Q4_0: 16 * 18, quants.Q4_K: 2 * 144, quants.Q6_K: 2 * 210}
+             quants.Q4_0: 16 * 18, quants.Q4_1: 16 * 20, quants.Q5_0: 16 * 22, quants.Q5_1: 16 * 24,
+             quants.Q2_K: 2 * 84, quants.Q3_K: 2 * 110, quants.Q4_K: 2 * 144, quants.Q5_K: 2 * 176,
+             quants.Q6_K: 2 * 210}
     for ttype, bound in bounds.items():
         b = quants.quantize(x, ttype)
         check(len(b) == 16 * sizes[ttype], f"{quants.NAMES[ttype]}: row of 512 is {sizes[ttype]} bytes")
