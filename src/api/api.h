@@ -128,6 +128,11 @@ int api_token_list(const json_t *v, const char *param, int32_t **out, int64_t *n
 /* A JSON schema for constrained output: compiled once to refuse what the
  * constraint cannot enforce (400 naming the keyword), then kept in r. */
 int api_json_schema(const json_t *schema, rk_request *r, const char *param, rk_error *e);
+/* Applies a model's default options (Ollama names; see
+ * sched_model_parameters) to what the request left unset: a name that is a
+ * key of `given` was set by the client and is kept. Values of the wrong type
+ * are skipped. */
+void api_apply_defaults(rk_request *r, const json_t *params, const json_t *given);
 /* Standard base64 of n bytes, malloc'd. */
 char *api_base64(const void *data, size_t n);
 

@@ -462,6 +462,12 @@ static void run(http_req *r, void *app, translate_fn translate, bool chat, bool 
         return;
     }
     int rc = translate(body, req, &e);
+    if (rc == 0 && req->kind != RK_KIND_EMBED && req->kind != RK_KIND_LOAD) {
+        /* a sidecar's default options fill in what options does not set */
+        json_t *params = sched_model_parameters(((api_app *)app)->sched, req->model);
+        if (params) api_apply_defaults(req, params, json_object_get(body, "options"));
+        json_decref(params);
+    }
     json_decref(body);
     if (rc != 0) {
         request_destroy(req);

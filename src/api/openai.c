@@ -604,6 +604,28 @@ static const api_call_ops EMBED_OPS = {.respond = respond_embeddings};
 
 typedef int (*translate_fn)(const json_t *, rk_request *, rk_error *);
 
+/* A sidecar's default options fill in what the body does not set. */
+static void model_defaults(void *app, const json_t *body, rk_request *req)
+{
+    api_app *a = app;
+    json_t *params = sched_model_parameters(a->sched, req->model);
+    if (!params) return;
+    static const char *const map[][2] = {
+        {"temperature", "temperature"}, {"top_p", "top_p"}, {"top_k", "top_k"}, {"min_p", "min_p"},
+        {"repeat_penalty", "repeat_penalty"}, {"repeat_last_n", "repeat_last_n"}, {"seed", "seed"},
+        {"stop", "stop"}, {"frequency_penalty", "frequency_penalty"}, {"presence_penalty", "presence_penalty"},
+        {"max_tokens", "num_predict"}, {"max_completion_tokens", "num_predict"},
+    };
+    json_t *given = json_object();
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        json_t *v = json_object_get(body, map[i][0]);
+        if (v && !json_is_null(v)) json_object_set_new(given, map[i][1], json_true());
+    }
+    api_apply_defaults(req, params, given);
+    json_decref(given);
+    json_decref(params);
+}
+
 static void run(http_req *r, void *app, translate_fn translate, const api_call_ops *ops, const char *id_prefix,
                 bool chat)
 {
@@ -639,6 +661,7 @@ static void run(http_req *r, void *app, translate_fn translate, const api_call_o
         st->base64 = fmt && !strcmp(fmt, "base64");
         if (api_opt_int(body, "dimensions", 1, 1 << 20, &st->dimensions, &e)) rc = -1;
     }
+    if (rc == 0 && ops != &EMBED_OPS) model_defaults(app, body, req);
     json_decref(body);
     if (rc != 0) {
         request_destroy(req);

@@ -139,6 +139,33 @@ int api_json_schema(const json_t *schema, rk_request *r, const char *param, rk_e
     return r->schema ? 0 : rk_fail(e, 500, NULL, "out of memory");
 }
 
+void api_apply_defaults(rk_request *r, const json_t *params, const json_t *given)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)params, key, v) {
+        if (json_object_get(given, key)) continue;
+        double d = json_number_value(v);
+        bool num = json_is_number(v), whole = json_is_integer(v);
+        if (!strcmp(key, "temperature") && num) r->sampling.temperature = (float)d;
+        else if (!strcmp(key, "top_k") && whole) r->sampling.top_k = d < 0 ? 0 : (int32_t)d;
+        else if (!strcmp(key, "top_p") && num) r->sampling.top_p = (float)d;
+        else if (!strcmp(key, "min_p") && num) r->sampling.min_p = (float)d;
+        else if (!strcmp(key, "repeat_penalty") && num) r->sampling.repeat_penalty = (float)d;
+        else if (!strcmp(key, "repeat_last_n") && whole) r->sampling.repeat_last_n = d < -1 ? -1 : (int32_t)d;
+        else if (!strcmp(key, "frequency_penalty") && num) r->sampling.frequency_penalty = (float)d;
+        else if (!strcmp(key, "presence_penalty") && num) r->sampling.presence_penalty = (float)d;
+        else if (!strcmp(key, "seed") && whole) r->sampling.seed = (uint64_t)json_integer_value(v);
+        else if (!strcmp(key, "num_predict") && whole) r->max_tokens = d < 0 || d > INT32_MAX ? -1 : (int32_t)d;
+        else if (!strcmp(key, "stop") && (json_is_array(v) || json_is_string(v))) {
+            rk_error e;
+            for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
+            r->n_stop = 0;
+            api_stop(v, r, "stop", &e);
+        }
+    }
+}
+
 char *api_base64(const void *data, size_t n)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -1176,6 +1176,21 @@ int sched_lookup(sched *s, const char *name, sched_model_status *out, rk_error *
     return m ? 0 : -1;
 }
 
+json_t *sched_model_parameters(sched *s, const char *name)
+{
+    rk_error e;
+    pthread_mutex_lock(&s->mu);
+    model_entry *m = resolve(s, name, &e);
+    const char *text = m ? m->entry->parameters_json : NULL;
+    json_t *params = text ? json_loads(text, 0, NULL) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (params && !json_is_object(params)) {
+        json_decref(params);
+        params = NULL;
+    }
+    return params;
+}
+
 /* Under s->mu: asks the manager to unload m once idle and waits for it. */
 static bool unload_and_wait(sched *s, model_entry *m, int timeout_ms)
 {

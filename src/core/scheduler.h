@@ -71,6 +71,11 @@ void sched_status_clear(sched_model_status *m);
  * filled (404, or 400 for an ambiguous name). */
 int sched_lookup(sched *s, const char *name, sched_model_status *out, rk_error *e);
 
+/* The model's default options (a sidecar's "parameters": Ollama option
+ * names such as temperature, num_predict, stop), or NULL when it has none
+ * or the name is unknown. The caller owns the reference. */
+json_t *sched_model_parameters(sched *s, const char *name);
+
 /* Unloads the model as soon as it is idle (at once when it is) and waits
  * up to timeout_ms for that. Returns 0 when unloaded, 1 when it was not
  * loaded, -1 when unknown (e filled), -2 when still busy at the timeout. */

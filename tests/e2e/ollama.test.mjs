@@ -184,3 +184,36 @@ describe("names", () => {
     }
   });
 });
+
+describe("sidecar parameters", () => {
+  test("a model's default options apply unless the request sets them", async () => {
+    const fs = await import("node:fs");
+    const path = await import("node:path");
+    const { modelDir } = await import("./server.mjs");
+    const OpenAI = (await import("openai")).default;
+    const dir = modelDir();
+    fs.writeFileSync(path.join(dir, "terse.json"),
+      JSON.stringify({ name: "terse:test", from: `${FILES.qwen}.gguf`, parameters: { temperature: 0, num_predict: 3, stop: ["never-appears-ZQX"] } }));
+    const s = await startServer({ dir });
+    try {
+      const o = new Ollama({ host: s.url });
+      const a = await o.generate({ model: "terse:test", prompt: "hi", stream: false, options: { seed: 1 } });
+      const b = await o.generate({ model: "terse:test", prompt: "hi", stream: false, options: { seed: 2 } });
+      assert.equal(a.eval_count, 3);
+      assert.equal(a.response, b.response, "temperature 0 from the sidecar");
+      const c = await o.generate({ model: "terse:test", prompt: "hi", stream: false, options: { num_predict: 5 } });
+      assert.equal(c.eval_count, 5);
+      const oa = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "x", maxRetries: 0 });
+      const d = await oa.chat.completions.create({ model: "terse:test", messages: [{ role: "user", content: "hi" }] });
+      assert.equal(d.usage.completion_tokens, 3);
+      const f = await oa.chat.completions.create({ model: "terse:test", messages: [{ role: "user", content: "hi" }], max_tokens: 6 });
+      assert.equal(f.usage.completion_tokens, 6);
+      // the model itself keeps its own defaults
+      const g = await o.generate({ model: MODELS.qwen, prompt: "hi", stream: false, options: { num_predict: 4 } });
+      assert.equal(g.eval_count, 4);
+    } finally {
+      await s.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -103,8 +103,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             request_init(&r);
             rk_error e;
             memset(&e, 0, sizeof e);
-            if (TRANSLATORS[t](body, &r, &e) == 0) check_request(&r, &builtin, &jinja);
-            else CHECK(e.status >= 400 && e.status < 600 && e.message[0]);
+            if (TRANSLATORS[t](body, &r, &e) == 0) {
+                check_request(&r, &builtin, &jinja);
+                /* the body's own fields as a model's default options */
+                api_apply_defaults(&r, body, json_object_get(body, "options"));
+                check_request(&r, &builtin, &jinja);
+            } else {
+                CHECK(e.status >= 400 && e.status < 600 && e.message[0]);
+            }
             request_free(&r);
         }
         int64_t ms;
