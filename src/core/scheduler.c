@@ -267,7 +267,8 @@ static void rescan(sched *s)
 }
 
 /* Under s->mu. NULL with e filled (404, or 400 when ambiguous). A name the
- * registry does not know triggers one rescan, so new files are found. */
+ * registry does not know triggers a rescan, so new files are found; at most
+ * one every half second, so unknown names cannot keep the disks busy. */
 static model_entry *resolve(sched *s, const char *name, rk_error *e)
 {
     if (!name || !*name) {
@@ -290,6 +291,7 @@ static model_entry *resolve(sched *s, const char *name, rk_error *e)
             rk_fail(e, 400, "model", "%s", err);
             return NULL;
         }
+        if (pass == 0 && mono_ms() - s->last_scan < 500) break;
         if (pass == 0) rescan(s);
     }
     rk_fail(e, 404, "model", "model '%s' not found", name);
