@@ -5,9 +5,12 @@
  *
  * A request goes to the idle session whose kept tokens share the longest
  * prefix with its prompt, so a conversation continues on the session that
- * holds it and only its new tokens are computed. Engine calls of one model
+ * holds it and only its new tokens are computed (an empty session is
+ * preferred to evicting another conversation). Engine calls of one model
  * are serialised by a fair lock that is handed over between tokens, so
- * parallel sessions interleave token by token on any engine.
+ * parallel sessions interleave token by token on any engine. An engine
+ * therefore never runs two calls at once, but must accept calls on one
+ * session while another session's generate waits in its token callback.
  *
  * A cancelled request leaves the queue at once, or stops within one token
  * when it is running. */
