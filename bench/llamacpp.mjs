@@ -2,13 +2,14 @@
 // `rkserve bench`, through node-llama-cpp's prebuilt CPU library, on the same
 // GGUF file and the same token ids. Prints one JSON object (or text).
 //
-// usage: node bench/llamacpp.mjs MODEL.gguf [--prompt-tokens 512] [--gen-tokens 128]
-//        [--tg-prompt 16] [--threads N] [--ctx N] [--reps R] [--json]
+// usage: node bench/llamacpp.mjs MODEL.gguf [-p|--prompt-tokens 512] [-n|--gen-tokens 128]
+//        [--tg-prompt 16] [-t|--threads N] [-c|--ctx N] [-r|--reps R] [--no-pp] [--json]
 //
 // pp: a fresh sequence evaluates the prompt; the time runs until the first
 // generated token is out (prefill plus one sampling), like rkserve's.
 // tg: a short prompt, then greedy tokens with end-of-generation ignored; the
-// rate counts the steps between the first and the last token.
+// rate counts the steps between the first and the last token. --no-pp runs
+// tg only (run.sh uses it for a second, one-thread decode figure).
 import fs from "node:fs";
 import os from "node:os";
 import {getLlama, LlamaLogLevel} from "node-llama-cpp";
@@ -19,18 +20,20 @@ process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
 function usage(code) {
   (code ? process.stderr : process.stdout).write(
     "usage: node bench/llamacpp.mjs MODEL.gguf [--prompt-tokens N] [--gen-tokens M] [--tg-prompt K]\n" +
-      "       [--threads T] [--ctx C] [--reps R] [--json]\n");
+      "       [--threads T] [--ctx C] [--reps R] [--no-pp] [--json]\n");
   process.exit(code);
 }
 
 function parseArgs(argv) {
   const o = {model: null, promptTokens: 512, genTokens: 128, tgPrompt: 16, threads: os.availableParallelism(),
-             ctx: 0, reps: 3, json: false};
-  const ints = {"--prompt-tokens": "promptTokens", "--gen-tokens": "genTokens", "--tg-prompt": "tgPrompt",
-                "--threads": "threads", "--ctx": "ctx", "--reps": "reps"};
+             ctx: 0, reps: 3, json: false, pp: true};
+  const ints = {"--prompt-tokens": "promptTokens", "-p": "promptTokens", "--gen-tokens": "genTokens",
+                "-n": "genTokens", "--tg-prompt": "tgPrompt", "--threads": "threads", "-t": "threads",
+                "--ctx": "ctx", "-c": "ctx", "--reps": "reps", "-r": "reps"};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json") o.json = true;
+    else if (a === "--no-pp") o.pp = false;
     else if (a === "-h" || a === "--help") usage(0);
     else if (a in ints) {
       const v = Number(argv[++i]);
@@ -43,6 +46,7 @@ function parseArgs(argv) {
     else usage(2);
   }
   if (!o.model || o.promptTokens < 1 || o.genTokens < 2 || o.tgPrompt < 1 || o.threads < 1 || o.reps < 1) usage(2);
+  o.tgPrompt = Math.min(o.tgPrompt, o.promptTokens);
   return o;
 }
 
@@ -140,9 +144,11 @@ async function main() {
   const tg = [];
   let genTokens = null;
   for (let r = 0; r < o.reps; r++) {
-    await seq.clearHistory();
-    const ms = await firstToken(seq, prompt);
-    pp.push(o.promptTokens / (ms / 1000));
+    if (o.pp) {
+      await seq.clearHistory();
+      const ms = await firstToken(seq, prompt);
+      pp.push(o.promptTokens / (ms / 1000));
+    }
     await seq.clearHistory();
     const g = await generate(seq, tgPrompt, o.genTokens);
     if (g.times.length < o.genTokens) throw new Error(`generation stopped after ${g.times.length} tokens`);
@@ -171,8 +177,8 @@ async function main() {
     reps: o.reps,
     ids_hash: idsHash(prompt),
     pp_tps: pp,
-    pp_tps_best: best(pp),
-    pp_tps_median: median(pp),
+    pp_tps_best: o.pp ? best(pp) : null,
+    pp_tps_median: o.pp ? median(pp) : null,
     tg_tps: tg,
     tg_tps_best: best(tg),
     tg_tps_median: median(tg),
@@ -189,7 +195,7 @@ async function main() {
     process.stdout.write(
       `llama.cpp (${res.impl}, ${res.threads} threads) ${o.model}\n` +
         `  load ${f(loadMs)} ms, peak RSS ${f(res.peak_rss_mb)} MB (includes node)\n` +
-        `  pp${o.promptTokens}: best ${f(res.pp_tps_best)} tok/s, median ${f(res.pp_tps_median)}\n` +
+        (o.pp ? `  pp${o.promptTokens}: best ${f(res.pp_tps_best)} tok/s, median ${f(res.pp_tps_median)}\n` : "") +
         `  tg${o.genTokens}: best ${f(res.tg_tps_best)} tok/s, median ${f(res.tg_tps_median)}\n`);
   }
 }
