@@ -102,6 +102,12 @@ struct api_call {
 void api_run(http_req *r, api_app *app, rk_request *req, const api_call_ops *ops, void *user,
              void (*free_user)(void *user));
 
+/* Runs req (taken over) without answering: waits for its result while
+ * watching the client, for handlers that combine several runs. 0 with res,
+ * the text (malloc'd) and the served model name; -1 with e filled. */
+int api_run_wait(http_req *r, api_app *app, rk_request *req, rk_result *res, char **text, size_t *len, char *model,
+                 size_t modellen, rk_error *e);
+
 /* Writes to the stream; false when the client has gone. */
 bool api_call_write(api_call *c, const char *data, size_t len);
 /* Writes a JSON value as "data: ...\n\n" (SSE) or "...\n" (NDJSON) and

@@ -331,3 +331,51 @@ void api_run(http_req *r, api_app *app, rk_request *req, const api_call_ops *ops
         http_respond_stream(r, ops->stream_content_type, c->out, on_stream_closed, c);
     }
 }
+
+static void respond_nothing(api_call *c, http_req *r, const rk_result *res)
+{
+    (void)c, (void)r, (void)res;
+}
+
+static const api_call_ops COLLECT_OPS = {.respond = respond_nothing};
+
+int api_run_wait(http_req *r, api_app *app, rk_request *req, rk_result *res, char **text, size_t *len, char *model,
+                 size_t modellen, rk_error *e)
+{
+    req->stream = false;
+    api_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        request_destroy(req);
+        return rk_fail(e, 500, NULL, "out of memory");
+    }
+    c->app = app;
+    c->ops = &COLLECT_OPS;
+    c->t_arrival = http_arrival_ms(r);
+    snprintf(c->model, sizeof c->model, "%s", req->model ? req->model : "");
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    atomic_init(&c->refs, 2);
+    rk_sink sink = {.on_start = sink_start, .on_text = sink_text, .on_done = sink_done, .user = c};
+    c->job = sched_submit(app->sched, req, &sink, e);
+    if (!c->job) {
+        atomic_store(&c->refs, 1);
+        call_unref(c);
+        return -1;
+    }
+    int rc = 0;
+    if (!wait_for(c, r, true)) rc = rk_fail(e, 499, NULL, "the client went away");
+    else if (c->result.error.status) {
+        *e = c->result.error;
+        rc = -1;
+    } else {
+        *res = c->result;
+        res->embeddings = NULL;
+        *text = c->text ? c->text : calloc(1, 1);
+        *len = c->text_len;
+        c->text = NULL;
+        snprintf(model, modellen, "%s", c->model);
+        if (!*text) rc = rk_fail(e, 500, NULL, "out of memory");
+    }
+    call_unref(c);
+    return rc;
+}

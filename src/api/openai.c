@@ -626,15 +626,11 @@ static void model_defaults(void *app, const json_t *body, rk_request *req)
     json_decref(params);
 }
 
-static void run(http_req *r, void *app, translate_fn translate, const api_call_ops *ops, const char *id_prefix,
-                bool chat)
+/* body: parsed, taken over. */
+static void run(http_req *r, void *app, json_t *body, translate_fn translate, const api_call_ops *ops,
+                const char *id_prefix, bool chat)
 {
     rk_error e;
-    json_t *body = http_json_body(r, &e);
-    if (!body) {
-        http_respond_error(r, &e);
-        return;
-    }
     rk_request *req = request_new();
     oa_state *st = calloc(1, sizeof *st);
     if (!req || !st) {
@@ -675,19 +671,112 @@ static void run(http_req *r, void *app, translate_fn translate, const api_call_o
     api_run(r, app, req, ops, st, free_state);
 }
 
+static json_t *body_or_error(http_req *r)
+{
+    rk_error e;
+    json_t *body = http_json_body(r, &e);
+    if (!body) http_respond_error(r, &e);
+    return body;
+}
+
 static void h_chat(http_req *r, void *app)
 {
-    run(r, app, openai_chat_request, &CHAT_OPS, "chatcmpl-", true);
+    json_t *body = body_or_error(r);
+    if (body) run(r, app, body, openai_chat_request, &CHAT_OPS, "chatcmpl-", true);
+}
+
+/* Several prompts in one completion request: each runs as its own request
+ * (one after another) and becomes choice i; usage is summed. */
+static void completion_batch(http_req *r, void *app, json_t *body)
+{
+    json_t *prompts = json_object_get(body, "prompt");
+    size_t n = json_array_size(prompts);
+    bool stream = false, echo = false;
+    rk_error e;
+    if (api_opt_bool(body, "stream", &stream, &e) || api_opt_bool(body, "echo", &echo, &e)) {
+        http_respond_error(r, &e);
+        return;
+    }
+    if (stream) {
+        http_respond_errorf(r, 400, "prompt", "stream one prompt per request; several prompts are answered whole");
+        return;
+    }
+    if (n > 64) {
+        http_respond_errorf(r, 400, "prompt", "at most 64 prompts per request");
+        return;
+    }
+    json_t *choices = json_array();
+    int64_t prompt_tokens = 0, completion_tokens = 0, cached = 0;
+    char model[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        json_t *one = json_copy(body);
+        json_object_set(one, "prompt", json_array_get(prompts, i));
+        rk_request *req = request_new();
+        int rc = req ? openai_completion_request(one, req, &e) : rk_fail(&e, 500, NULL, "out of memory");
+        char *echo_text = rc == 0 && echo && req->prompt.text ? strdup(req->prompt.text) : NULL;
+        if (rc == 0 && echo && !req->prompt.text) rc = rk_fail(&e, 400, "echo", "'echo' needs text prompts");
+        if (rc == 0) model_defaults(app, one, req);
+        json_decref(one);
+        rk_result res;
+        char *text = NULL;
+        size_t len = 0;
+        if (rc == 0) rc = api_run_wait(r, app, req, &res, &text, &len, model, sizeof model, &e);
+        else request_destroy(req);
+        if (rc != 0) {
+            free(echo_text);
+            json_decref(choices);
+            if (e.status != 499) snprintf(e.message + strlen(e.message), sizeof e.message - strlen(e.message), " (prompt %zu)", i);
+            http_respond_error(r, &e);
+            return;
+        }
+        size_t ne = echo_text ? strlen(echo_text) : 0;
+        char *both = malloc(ne + len + 1);
+        if (both) {
+            memcpy(both, echo_text ? echo_text : "", ne);
+            memcpy(both + ne, text, len + 1);
+        }
+        json_t *choice = json_pack("{s:s%, s:I, s:n, s:s}", "text", both ? both : "", both ? ne + len : 0, "index",
+                                   (json_int_t)i, "logprobs", "finish_reason",
+                                   res.finish == TEXTGEN_LENGTH ? "length" : "stop");
+        json_array_append_new(choices, choice);
+        free(both);
+        free(text);
+        free(echo_text);
+        prompt_tokens += res.stats.prompt_tokens;
+        completion_tokens += res.stats.completion_tokens;
+        cached += res.stats.reused_tokens;
+    }
+    char id[64];
+    api_random_id(id, sizeof id, "cmpl-");
+    json_t *out = json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "id", id, "object", "text_completion", "created",
+                            (json_int_t)api_unix_now(), "model", model, "system_fingerprint", FINGERPRINT, "choices",
+                            choices);
+    json_object_set_new(out, "usage",
+                        json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)prompt_tokens,
+                                  "completion_tokens", (json_int_t)completion_tokens, "total_tokens",
+                                  (json_int_t)(prompt_tokens + completion_tokens), "prompt_tokens_details",
+                                  "cached_tokens", (json_int_t)cached));
+    http_respond_json(r, 200, out);
 }
 
 static void h_completions(http_req *r, void *app)
 {
-    run(r, app, openai_completion_request, &COMPLETION_OPS, "cmpl-", false);
+    json_t *body = body_or_error(r);
+    if (!body) return;
+    json_t *p = json_object_get(body, "prompt");
+    if (json_is_array(p) && json_array_size(p) > 1 &&
+        (json_is_string(json_array_get(p, 0)) || json_is_array(json_array_get(p, 0)))) {
+        completion_batch(r, app, body);
+        json_decref(body);
+        return;
+    }
+    run(r, app, body, openai_completion_request, &COMPLETION_OPS, "cmpl-", false);
 }
 
 static void h_embeddings(http_req *r, void *app)
 {
-    run(r, app, openai_embedding_request, &EMBED_OPS, "emb-", false);
+    json_t *body = body_or_error(r);
+    if (body) run(r, app, body, openai_embedding_request, &EMBED_OPS, "emb-", false);
 }
 
 static json_t *model_object(const sched_model_status *m)

@@ -166,9 +166,28 @@ describe("completions", () => {
     assert.equal(again.choices[0].text, byIds.choices[0].text);
   });
 
-  test("suffix and several prompts are refused", async () => {
+  test("several prompts: one choice each, equal to their own runs; not streamed", async () => {
+    const prompts = ["Once upon a time", "In a galaxy", [97, 98, 99]];
+    const batch = await client.completions.create(req({ prompt: prompts, echo: false }));
+    assert.equal(batch.choices.length, 3);
+    let sum = 0;
+    for (let i = 0; i < 3; i++) {
+      const one = await client.completions.create(req({ prompt: prompts[i] }));
+      assert.equal(batch.choices[i].index, i);
+      assert.equal(batch.choices[i].text, one.choices[0].text);
+      assert.equal(batch.choices[i].finish_reason, "length");
+      sum += one.usage.prompt_tokens;
+    }
+    assert.equal(batch.usage.prompt_tokens, sum);
+    assert.equal(batch.usage.completion_tokens, 3 * 16);
+    const echoed = await client.completions.create(req({ prompt: ["x", "y"], echo: true, max_tokens: 2 }));
+    assert.ok(echoed.choices[0].text.startsWith("x") && echoed.choices[1].text.startsWith("y"));
+    await assert.rejects(client.completions.create(req({ prompt: ["a", "b"], stream: true })), (e) => e.status === 400);
+    await assert.rejects(client.completions.create(req({ prompt: ["a", 5] })), (e) => e.status === 400 && /prompt 1/.test(e.message));
+  });
+
+  test("suffix is refused", async () => {
     await assert.rejects(client.completions.create(req({ suffix: "end" })), (e) => e.status === 400 && e.param === "suffix");
-    await assert.rejects(client.completions.create(req({ prompt: ["a", "b"] })), (e) => e.status === 400);
   });
 });
 
