@@ -31,6 +31,10 @@ SHAPES = {
     # smallest shape whose rows are multiples of 256, for Q4_K / Q6_K / mixed
     "tiny256": dict(n_layer=2, n_embd=256, n_head=4, n_head_kv=2, n_ff=512, n_ctx=256,
                     n_vocab=512, rope_base=10000.0, eps=1e-5, tied=False, qwen3_head_dim=128),
+    # Qwen2.5-0.5B's widths with 2 layers: 896 is not a multiple of 256, so K-quant
+    # mixes fall back to Q5_0 / Q5_1 / Q8_0 on most matrices, as in real files
+    "w896": dict(n_layer=2, n_embd=896, n_head=14, n_head_kv=2, n_ff=4864, n_ctx=256,
+                 n_vocab=1024, rope_base=1000000.0, eps=1e-6, tied=True, qwen3_head_dim=64),
     # SmolLM2-135M's width (576: not a multiple of 256, exercises fallbacks) with few layers
     "small": dict(n_layer=4, n_embd=576, n_head=9, n_head_kv=3, n_ff=1536, n_ctx=2048,
                   n_vocab=2048, rope_base=100000.0, eps=1e-5, tied=True, qwen3_head_dim=128),
@@ -43,8 +47,11 @@ SHAPES = {
                      n_vocab=128256, rope_base=500000.0, eps=1e-5, tied=True),
 }
 
-# general.file_type values (llama.cpp's LLAMA_FTYPE_*)
-FILE_TYPE = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7, "Q4_K": 14, "mixed": 15, "Q6_K": 18,
+# general.file_type values (llama.cpp's LLAMA_FTYPE_*; a pure Q3_K / Q4_K / Q5_K
+# file is labelled as the _S variant). "mixed" is a simple Q4_K/Q6_K mix;
+# Q4_K_M / Q5_K_M follow llama.cpp's rules for those file types.
+FILE_TYPE = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10,
+             "Q3_K": 11, "Q4_K": 14, "mixed": 15, "Q4_K_M": 15, "Q5_K": 16, "Q5_K_M": 17, "Q6_K": 18,
              "BF16": 32}
 
 LOGIT_STD = 2.5      # target spread of the final logits
@@ -179,17 +186,35 @@ class Plan:
         self.items.append((name, v.shape, quants.F32, lambda: v))
 
 
-def matrix_type(name, ne0, ftype, tied):
+def use_more_bits(layer, n_layer):
+    """llama.cpp's choice of the layers whose attn_v / ffn_down get Q6_K in
+    Q4_K_M and Q5_K_M files: the first and last eighth and every third between."""
+    return layer < n_layer // 8 or layer >= 7 * n_layer // 8 or (layer - n_layer // 8) % 3 == 2
+
+
+# where rows do not fit a type's block: synth's own chain for single-type
+# files, llama.cpp's for the _M mixes (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0).
+# llama.cpp sends Q2_K / Q3_K to IQ4_NL, which rkserve does not read; Q4_0 here.
+FALLBACK = {quants.Q4_K: quants.Q4_0, quants.Q6_K: quants.Q8_0, quants.Q5_K: quants.Q5_1,
+            quants.Q3_K: quants.Q4_0, quants.Q2_K: quants.Q4_0}
+FALLBACK_M = {quants.Q4_K: quants.Q5_0, quants.Q5_K: quants.Q5_1, quants.Q6_K: quants.Q8_0}
+K_M_BASE = {"Q4_K_M": quants.Q4_K, "Q5_K_M": quants.Q5_K}
+
+
+def matrix_type(name, ne0, ftype, tied, layer=0, n_layer=1):
     """ggml type of a 2-D weight, with fallbacks where rows do not fit a block."""
+    fallback = FALLBACK
+    is_output = name == "output.weight" or (tied and name == "token_embd.weight")
     if ftype == "mixed":
-        big = name == "output.weight" or (tied and name == "token_embd.weight") or "ffn_down" in name
-        want = quants.Q6_K if big else quants.Q4_K
+        want = quants.Q6_K if is_output or "ffn_down" in name else quants.Q4_K
+    elif ftype in K_M_BASE:
+        more = name in ("attn_v", "ffn_down") and use_more_bits(layer, n_layer)
+        want = quants.Q6_K if is_output or more else K_M_BASE[ftype]
+        fallback = FALLBACK_M
     else:
         want = quants.BY_NAME[ftype]
-    fallback = {quants.Q4_K: quants.Q4_0, quants.Q6_K: quants.Q8_0,
-                quants.Q4_0: quants.F16, quants.Q8_0: quants.F16}
     while not quants.fits(want, ne0):
-        want = fallback[want]
+        want = fallback.get(want, quants.F16)
     return want
 
 
@@ -227,7 +252,7 @@ def build(args):
         ]
 
     plan = Plan(args.seed)
-    mt = lambda name, ne0: matrix_type(name, ne0, args.type, tied)  # noqa: E731
+    mt = lambda name, ne0, layer=0: matrix_type(name, ne0, args.type, tied, layer, s["n_layer"])  # noqa: E731
     q_dim, kv_dim = n_head * head_dim, n_head_kv * head_dim
     embd_std = LOGIT_STD / math.sqrt(n_embd) if tied else 1.0
     # A tied model's residual stream still holds the input embedding at the
@@ -241,9 +266,9 @@ def build(args):
     for i in range(s["n_layer"]):
         p = f"blk.{i}."
         plan.normal(p + "attn_norm.weight", (n_embd,), 0.1, mean=1.0)
-        plan.normal(p + "attn_q.weight", (q_dim, n_embd), 1 / math.sqrt(n_embd), ttype=mt("attn_q", n_embd))
-        plan.normal(p + "attn_k.weight", (kv_dim, n_embd), 1 / math.sqrt(n_embd), ttype=mt("attn_k", n_embd))
-        plan.normal(p + "attn_v.weight", (kv_dim, n_embd), 1 / math.sqrt(n_embd), ttype=mt("attn_v", n_embd))
+        plan.normal(p + "attn_q.weight", (q_dim, n_embd), 1 / math.sqrt(n_embd), ttype=mt("attn_q", n_embd, i))
+        plan.normal(p + "attn_k.weight", (kv_dim, n_embd), 1 / math.sqrt(n_embd), ttype=mt("attn_k", n_embd, i))
+        plan.normal(p + "attn_v.weight", (kv_dim, n_embd), 1 / math.sqrt(n_embd), ttype=mt("attn_v", n_embd, i))
         if arch == "qwen2":
             plan.normal(p + "attn_q.bias", (q_dim,), BIAS_STD)
             plan.normal(p + "attn_k.bias", (kv_dim,), BIAS_STD)
@@ -252,11 +277,11 @@ def build(args):
             plan.normal(p + "attn_q_norm.weight", (head_dim,), 0.1, mean=1.0)
             plan.normal(p + "attn_k_norm.weight", (head_dim,), 0.1, mean=1.0)
         plan.normal(p + "attn_output.weight", (n_embd, q_dim), gain / math.sqrt(q_dim),
-                    ttype=mt("attn_output", q_dim))
+                    ttype=mt("attn_output", q_dim, i))
         plan.normal(p + "ffn_norm.weight", (n_embd,), 0.1, mean=1.0)
-        plan.normal(p + "ffn_gate.weight", (n_ff, n_embd), 1 / math.sqrt(n_embd), ttype=mt("ffn_gate", n_embd))
-        plan.normal(p + "ffn_up.weight", (n_ff, n_embd), 1 / math.sqrt(n_embd), ttype=mt("ffn_up", n_embd))
-        plan.normal(p + "ffn_down.weight", (n_embd, n_ff), gain / math.sqrt(n_ff), ttype=mt("ffn_down", n_ff))
+        plan.normal(p + "ffn_gate.weight", (n_ff, n_embd), 1 / math.sqrt(n_embd), ttype=mt("ffn_gate", n_embd, i))
+        plan.normal(p + "ffn_up.weight", (n_ff, n_embd), 1 / math.sqrt(n_embd), ttype=mt("ffn_up", n_embd, i))
+        plan.normal(p + "ffn_down.weight", (n_embd, n_ff), gain / math.sqrt(n_ff), ttype=mt("ffn_down", n_ff, i))
     plan.normal("output_norm.weight", (n_embd,), 0.1, mean=1.0)
     if not tied:
         plan.normal("output.weight", (n_vocab, n_embd), LOGIT_STD / math.sqrt(n_embd),

@@ -47,6 +47,12 @@ CASES = [
     Case("llama-q4_k", "llama", "tiny256", "Q4_K", ["--untied"]),
     Case("llama-q6_k", "llama", "tiny256", "Q6_K", ["--untied"]),
     Case("llama-mixed", "llama", "tiny256", "mixed", ["--untied"]),
+    Case("llama-q4_1", "llama", "tiny", "Q4_1", ["--untied"]),
+    Case("llama-q5_0", "llama", "tiny", "Q5_0", ["--untied"]),
+    Case("llama-q5_1", "llama", "tiny", "Q5_1", ["--untied"]),
+    Case("llama-q5_k", "llama", "tiny256", "Q5_K", ["--untied"]),
+    Case("llama-q3_k", "llama", "tiny256", "Q3_K", ["--untied"]),
+    Case("llama-q2_k", "llama", "tiny256", "Q2_K", ["--untied"]),
     Case("llama-rope-linear", "llama", "tiny", "F32", ["--untied", "--rope-scaling", "linear",
                                                       "--rope-factor", "4"], greedy=True, n_prompt=48),
     Case("llama-rope-llama3", "llama", "tiny", "F32", ["--untied", "--rope-scaling", "llama3"],
@@ -60,6 +66,10 @@ CASES = [
     Case("qwen3-mixed", "qwen3", "tiny256", "mixed", ["--tied"], batch=5),
     # the one not-tiny case: SmolLM2's 576 width (K-quant fallbacks), 4 layers, 64 tokens
     Case("llama-small-mixed", "llama", "small", "mixed", [], n_prompt=64),
+    # Qwen2.5-0.5B's 896 width: llama.cpp's Q4_K_M / Q5_K_M mixes with their
+    # Q5_0 / Q5_1 / Q8_0 fallbacks on the rows that are not multiples of 256
+    Case("qwen2-w896-q4_k_m", "qwen2", "w896", "Q4_K_M", ["--tied"]),
+    Case("qwen3-w896-q5_k_m", "qwen3", "w896", "Q5_K_M", ["--tied"], batch=5),
 ]
 
 BY_NAME = {c.name: c for c in CASES}

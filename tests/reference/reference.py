@@ -202,7 +202,7 @@ def simulate_act_rounding(x, qtype):
     a = x.detach().to(torch.float32).numpy()
     shape = a.shape
     a = a.reshape(-1, shape[-1])
-    if qtype in (quants.Q4_K, quants.Q6_K):
+    if qtype in (quants.Q2_K, quants.Q3_K, quants.Q4_K, quants.Q5_K, quants.Q6_K):
         r = _round_q8_k(a)
     else:
         act = {quants.F16: quants.F16, quants.BF16: quants.BF16}.get(qtype, quants.Q8_0)
