@@ -27,3 +27,19 @@ done
 
 say "chat format (the model's own ChatML template)"
 "$bin" run "$model" --temp 0 -n 64 -p "Tell me a fortune."
+
+say "the same model behind the OpenAI and Ollama APIs: rkserve serve --models models"
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin" serve --models models --port "$port" >/tmp/rkserve-demo-$$.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -f /tmp/rkserve-demo-$$.log' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+echo "GET /api/tags:"
+curl -s "http://127.0.0.1:$port/api/tags"; echo
+echo "POST /v1/chat/completions:"
+curl -s "http://127.0.0.1:$port/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"model": "fortune", "messages": [{"role": "user", "content": "Tell me a riddle."}], "temperature": 0}'
+echo
+echo "POST /api/generate (streamed NDJSON, last two lines):"
+curl -sN "http://127.0.0.1:$port/api/generate" \
+  -d '{"model": "fortune", "prompt": "Work consists of whatever a body is obliged", "raw": true, "options": {"temperature": 0}}' | tail -2

@@ -14,7 +14,7 @@ APT_PACKAGES=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
   fortunes-min fortune-mod
   unicode-data
-  nodejs npm
+  nodejs npm curl
 )
 
 # arm64 builds of what rkcore and the unit tests link, for `make aarch64`
