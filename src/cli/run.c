@@ -14,6 +14,7 @@
 #include "core/chat_format.h"
 #include "core/textgen.h"
 #include "engine/engine.h"
+#include "util/strbuf.h"
 #include "engine/cpu/sampler.h"
 
 typedef struct {
@@ -166,42 +167,9 @@ static bool emit_text(void *user, const char *text, size_t len)
     return !atomic_load(&interrupted);
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} text_buf;
-
 static bool collect_text(void *user, const char *text, size_t len)
 {
-    text_buf *b = user;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = (b->len + len + 1) * 2;
-        char *p = realloc(b->buf, cap);
-        if (!p) return false;
-        b->buf = p;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, text, len);
-    b->len += len;
-    b->buf[b->len] = 0;
-    return emit_text(NULL, text, len);
-}
-
-static int64_t tokenize_prompt(runner *r, const char *text, bool add_bos, int32_t **out)
-{
-    size_t len = strlen(text);
-    int64_t cap = (int64_t)len + 16;
-    int32_t *toks = malloc((size_t)cap * sizeof *toks);
-    if (!toks) return -1;
-    int64_t n = r->ops->tokenize(r->model, text, len, add_bos, true, toks, cap);
-    if (n > cap) {
-        int32_t *bigger = realloc(toks, (size_t)n * sizeof *toks);
-        if (!bigger) { free(toks); return -1; }
-        toks = bigger;
-        n = r->ops->tokenize(r->model, text, len, add_bos, true, toks, n);
-    }
-    *out = toks;
-    return n;
+    return strbuf_add(user, text, len) && emit_text(NULL, text, len);
 }
 
 static void print_timings(const runner *r, const textgen_result *res)
@@ -219,10 +187,10 @@ static void print_timings(const runner *r, const textgen_result *res)
             textgen_finish_name(res->finish), ru.ru_maxrss / 1024.0);
 }
 
-static int generate(runner *r, const run_options *o, const char *text, bool add_bos, text_buf *reply)
+static int generate(runner *r, const run_options *o, const char *text, bool add_bos, strbuf *reply)
 {
     int32_t *toks = NULL;
-    int64_t n = tokenize_prompt(r, text, add_bos, &toks);
+    int64_t n = engine_tokenize_alloc(r->ops, r->model, text, add_bos, &toks);
     if (n < 0) {
         fprintf(stderr, "rkserve run: cannot tokenize the prompt\n");
         free(toks);
@@ -251,20 +219,13 @@ static int generate(runner *r, const run_options *o, const char *text, bool add_
     return 0;
 }
 
-/* A rendered chat prompt gets the model's BOS unless the template wrote it. */
-static bool wants_bos(const runner *r, const char *prompt)
-{
-    const char *bos = r->info.bos_text;
-    return !(bos && *bos && strncmp(prompt, bos, strlen(bos)) == 0);
-}
-
 /* ---- interactive chat ------------------------------------------------- */
 
 /* Reads one user message: a line, continued while it ends with '\', or
  * everything between two lines of """. NULL at end of input. */
 static char *read_message(void)
 {
-    text_buf b = {0};
+    strbuf b = {0};
     char line[8192];
     bool block = false;
     for (;;) {
@@ -279,7 +240,7 @@ static char *read_message(void)
                 block = false;
                 continue;
             }
-            free(b.buf);
+            free(b.p);
             return NULL;
         }
         size_t len = strlen(line);
@@ -287,20 +248,20 @@ static char *read_message(void)
         if (!strcmp(line, "\"\"\"") || (!block && !b.len && !strncmp(line, "\"\"\"", 3))) {
             if (block) break;
             block = true;
-            if (len > 3) collect_text(&b, line + 3, len - 3), collect_text(&b, "\n", 1);
+            if (len > 3 && (!strbuf_add(&b, line + 3, len - 3) || !strbuf_add(&b, "\n", 1))) break;
             continue;
         }
         bool cont = !block && len && line[len - 1] == '\\';
         if (cont) line[--len] = 0;
-        collect_text(&b, line, len);
+        if (!strbuf_add(&b, line, len)) break;
         if (block || cont) {
-            collect_text(&b, "\n", 1);
+            if (!strbuf_add(&b, "\n", 1)) break;
             continue;
         }
         break;
     }
-    if (!b.buf) b.buf = strdup("");
-    return b.buf;
+    if (!b.p) b.p = strdup("");
+    return b.p;
 }
 
 static void free_history(chat_message *h, int n)
@@ -335,15 +296,15 @@ static int chat_loop(runner *r, const run_options *o)
         char err[512];
         char *prompt = chat_format_render(&r->chat, history, n, true, err, sizeof err);
         if (!prompt) fprintf(stderr, "rkserve run: %s\n", err);
-        text_buf reply = {0};
-        int rc = prompt ? generate(r, o, prompt, wants_bos(r, prompt), &reply) : -1;
+        strbuf reply = {0};
+        int rc = prompt ? generate(r, o, prompt, engine_prompt_wants_bos(&r->info, prompt), &reply) : -1;
         free(prompt);
         if (rc != 0) {
-            free(reply.buf);
+            free(reply.p);
             free((char *)history[--n].content);
             continue;
         }
-        history[n++] = (chat_message){"assistant", reply.buf ? reply.buf : strdup("")};
+        history[n++] = (chat_message){"assistant", reply.p ? reply.p : strdup("")};
         fputc('\n', stdout);
     }
     free_history(history, n);
@@ -398,7 +359,7 @@ int cmd_run(int argc, char **argv)
         msgs[n++] = (chat_message){"user", o.prompt};
         char *prompt = chat_format_render(&r.chat, msgs, n, true, err, sizeof err);
         if (!prompt) fprintf(stderr, "rkserve run: %s\n", err);
-        rc = prompt ? generate(&r, &o, prompt, wants_bos(&r, prompt), NULL) : -1;
+        rc = prompt ? generate(&r, &o, prompt, engine_prompt_wants_bos(&r.info, prompt), NULL) : -1;
         free(prompt);
     } else {
         if (!o.quiet)

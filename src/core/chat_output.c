@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/chat_output_calls.h"
+#include "util/strbuf.h"
 
 static const char THINK_OPEN[] = "<think>";
 static const char THINK_CLOSE[] = "</think>";
@@ -24,49 +25,25 @@ enum {
     ST_WHOLE,         /* held to the end: JSON message or after <|python_tag|> */
 };
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
 struct chat_output_parser {
     chat_output_format fmt;
     chat_output_options opt;
     char **names; /* own copy of opt.tool_names */
     int state;
-    sbuf in;
+    strbuf in;
     size_t pos;     /* in.p[pos, len) is not consumed yet */
     bool strip_nl;  /* drop newlines at the start of reasoning / of content after </think> */
     bool strip_ws;  /* drop whitespace after a tool call */
     bool tagged;    /* ST_WHOLE began at <|python_tag|> */
     size_t scanned; /* ST_TOOL: bytes from pos known not to start </tool_call> */
-    sbuf gap;       /* whitespace dropped before a tag, restored if the call fails */
-    sbuf content, reasoning;
+    strbuf gap;       /* whitespace dropped before a tag, restored if the call fails */
+    strbuf content, reasoning;
     chat_tool_call *calls;
     int n_calls, cap_calls;
     bool malformed, finished, failed;
     chat_output_delta_fn cb;
     void *user;
 };
-
-static bool sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q)
-            return false;
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return true;
-}
 
 static bool is_ws(char c)
 {
@@ -126,7 +103,7 @@ static bool emit_text(chat_output_parser *p, chat_delta_kind kind, const char *s
 {
     if (n == 0)
         return true;
-    if (!sb_add(kind == CHAT_DELTA_REASONING ? &p->reasoning : &p->content, s, n))
+    if (!strbuf_add(kind == CHAT_DELTA_REASONING ? &p->reasoning : &p->content, s, n))
         return false;
     if (p->cb) {
         chat_delta d = {.kind = kind, .text = s, .len = n, .index = -1};
@@ -322,7 +299,7 @@ static int step(chat_output_parser *p, bool final)
                 if (!emit_text(p, CHAT_DELTA_CONTENT, s, e))
                     return -1;
                 p->gap.len = 0;
-                if (!sb_add(&p->gap, s + e, k - e))
+                if (!strbuf_add(&p->gap, s + e, k - e))
                     return -1;
                 p->pos += k + strlen(tag);
                 p->state = p->fmt == CHAT_OUTPUT_LLAMA3 ? ST_WHOLE : ST_TOOL;
@@ -434,8 +411,8 @@ chat_output_parser *chat_output_new(chat_output_format fmt, const chat_output_op
     }
     p->state = p->opt.thinking_enabled ? ST_THINK_START : ST_CONTENT_START;
     /* the accessors hand out "" before anything arrives */
-    if (!sb_add(&p->in, "", 0) || !sb_add(&p->content, "", 0) || !sb_add(&p->reasoning, "", 0) ||
-        !sb_add(&p->gap, "", 0))
+    if (!strbuf_add(&p->in, "", 0) || !strbuf_add(&p->content, "", 0) || !strbuf_add(&p->reasoning, "", 0) ||
+        !strbuf_add(&p->gap, "", 0))
         goto fail;
     return p;
 fail:
@@ -467,7 +444,7 @@ int chat_output_push(chat_output_parser *p, const char *text, size_t len, chat_o
 {
     if (p->failed || p->finished)
         return -1;
-    if (!sb_add(&p->in, text, len)) {
+    if (!strbuf_add(&p->in, text, len)) {
         p->failed = true;
         return -1;
     }

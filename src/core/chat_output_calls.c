@@ -3,6 +3,7 @@
  * be returned as written (jansson would reprint numbers, e.g. 0.1 as
  * 0.10000000000000001, and refuse integers past 64 bits). */
 #include "core/chat_output_calls.h"
+#include "util/strbuf.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -10,35 +11,6 @@
 
 /* INT_AS_REAL: validation must not fail on integers wider than json_int_t */
 #define DECODE_FLAGS (JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL)
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} text_buf;
-
-static bool tb_add(text_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q)
-            return false;
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return true;
-}
-
-static bool tb_str(text_buf *b, const char *s)
-{
-    return tb_add(b, s, strlen(s));
-}
 
 static char *dup_n(const char *s, size_t n)
 {
@@ -266,7 +238,7 @@ out:
 
 /* A parameter value of the XML form as JSON text appended to b: JSON
  * scalars and containers as written, anything else as a string. */
-static int add_xml_value(text_buf *b, const char *v, size_t vn)
+static int add_xml_value(strbuf *b, const char *v, size_t vn)
 {
     json_error_t err;
     json_t *j = json_loadb(v, vn, JSON_DECODE_ANY | DECODE_FLAGS, &err);
@@ -276,7 +248,7 @@ static int add_xml_value(text_buf *b, const char *v, size_t vn)
         size_t st = skip_ws(v, 0, vn);
         while (vn > st && is_ws(v[vn - 1]))
             vn--;
-        return tb_add(b, v + st, vn - st) ? 1 : -1;
+        return strbuf_add(b, v + st, vn - st) ? 1 : -1;
     }
     json_t *str = json_stringn(v, vn);
     if (!str)
@@ -285,12 +257,12 @@ static int add_xml_value(text_buf *b, const char *v, size_t vn)
     json_decref(str);
     if (!enc)
         return -1;
-    bool ok = tb_str(b, enc);
+    bool ok = strbuf_add_str(b, enc);
     free(enc);
     return ok ? 1 : -1;
 }
 
-static int add_xml_key(text_buf *b, const char *k, size_t kn)
+static int add_xml_key(strbuf *b, const char *k, size_t kn)
 {
     json_t *str = json_stringn(k, kn);
     if (!str)
@@ -299,7 +271,7 @@ static int add_xml_key(text_buf *b, const char *k, size_t kn)
     json_decref(str);
     if (!enc)
         return -1;
-    bool ok = tb_str(b, enc) && tb_add(b, ": ", 2);
+    bool ok = strbuf_add_str(b, enc) && strbuf_add(b, ": ", 2);
     free(enc);
     return ok ? 1 : -1;
 }
@@ -337,11 +309,11 @@ static int parse_xml(const char *s, size_t *pi, size_t n, const chat_call_rules 
     if (!name)
         return -1;
     int rc = 0;
-    text_buf b = {0};
+    strbuf b = {0};
     if (!name_allowed(r, name) || strlen(name) != ne - ns)
         goto out;
     rc = -1;
-    if (!tb_add(&b, "{", 1))
+    if (!strbuf_add(&b, "{", 1))
         goto out;
     bool first = true;
     for (;;) {
@@ -365,7 +337,7 @@ static int parse_xml(const char *s, size_t *pi, size_t n, const chat_call_rules 
         if (ve > vs && s[ve - 1] == '\r')
             ve--;
         rc = -1;
-        if (!first && !tb_add(&b, ", ", 2))
+        if (!first && !strbuf_add(&b, ", ", 2))
             goto out;
         first = false;
         if ((rc = add_xml_key(&b, s + ks, ke - ks)) <= 0 || (rc = add_xml_value(&b, s + vs, ve - vs)) <= 0)
@@ -373,7 +345,7 @@ static int parse_xml(const char *s, size_t *pi, size_t n, const chat_call_rules 
         i = end + strlen("</parameter>");
     }
     rc = -1;
-    if (!tb_add(&b, "}", 1))
+    if (!strbuf_add(&b, "}", 1))
         goto out;
     rc = list_add(out, name, strlen(name), b.p);
     b.p = NULL;

@@ -39,6 +39,7 @@ printf 'hello\nand again\n/clear\n"""\nline one\nline two\n"""\n/bye\n' |
 check "chat exits cleanly" test $? -eq 0
 check "chat answered three times" test "$(grep -c 'decode 4 tokens' "$err")" -eq 3
 check "second turn reused the first" grep -qv '(0 reused)' <(sed -n 2p <(grep 'prompt' "$err"))
+check "typed text is not echoed back" bash -c "! grep -q 'and again' '$out'"
 check "/clear acknowledged" grep -q 'Cleared the conversation' "$out"
 check "turn after /clear starts clean" grep -q '(0 reused)' <(sed -n 3p <(grep 'prompt' "$err"))
 
