@@ -503,36 +503,6 @@ static void *manager_main(void *arg)
 
 /* ---- running a job -------------------------------------------------- */
 
-static bool wants_bos(const engine_info *info, const char *prompt)
-{
-    const char *bos = info->bos_text;
-    return !(bos && *bos && strncmp(prompt, bos, strlen(bos)) == 0);
-}
-
-static int64_t tokenize(model_entry *m, const char *text, bool add_bos, int32_t **out)
-{
-    size_t len = strlen(text);
-    int64_t cap = (int64_t)len + 16;
-    int32_t *toks = malloc((size_t)cap * sizeof *toks);
-    if (!toks) return -1;
-    int64_t n = m->ops->tokenize(m->em, text, len, add_bos, true, toks, cap);
-    if (n > cap) {
-        int32_t *bigger = realloc(toks, (size_t)n * sizeof *toks);
-        if (!bigger) {
-            free(toks);
-            return -1;
-        }
-        toks = bigger;
-        n = m->ops->tokenize(m->em, text, len, add_bos, true, toks, n);
-    }
-    if (n < 0) {
-        free(toks);
-        return -1;
-    }
-    *out = toks;
-    return n;
-}
-
 /* Under s->mu: picks the idle session for a prompt. A session whose kept
  * tokens the prompt mostly continues (it shares at least half of them) is
  * the conversation itself: the longest such prefix wins. Otherwise an
@@ -675,10 +645,10 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     ticket_acquire(&m->compute);
     if (r->kind == RK_KIND_CHAT) {
         text = request_render_chat(r, &m->chat, &res->error);
-        if (text) n = tokenize(m, text, wants_bos(&m->info, text), &toks);
+        if (text) n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
     } else if (r->prompt.text) {
         text = strdup(r->prompt.text);
-        if (text) n = tokenize(m, text, wants_bos(&m->info, text), &toks);
+        if (text) n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
     } else {
         n = r->prompt.n_tokens;
         toks = malloc((size_t)(n ? n : 1) * sizeof *toks);
@@ -800,7 +770,7 @@ static void run_embed(sched *s, model_entry *m, sched_job *j, rk_result *res)
         int64_t n;
         ticket_acquire(&m->compute);
         if (in->text) {
-            n = tokenize(m, in->text, true, &toks);
+            n = engine_tokenize_alloc(m->ops, m->em, in->text, true, &toks);
         } else {
             n = in->n_tokens;
             toks = malloc((size_t)(n ? n : 1) * sizeof *toks);

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Engines are chosen by content: a GGUF file (whatever its name) runs on the
@@ -26,4 +27,35 @@ const char *engine_finish_name(engine_finish f)
     case ENGINE_FINISH_CANCELLED: return "cancelled";
     default: return "none";
     }
+}
+
+int64_t engine_tokenize_alloc(const engine_ops *ops, const engine_model *m, const char *text, bool add_bos,
+                              int32_t **out)
+{
+    size_t len = strlen(text);
+    int64_t cap = (int64_t)len + 16; /* a token per byte plus BOS/EOS: usually enough */
+    int32_t *toks = malloc((size_t)cap * sizeof *toks);
+    if (!toks) return -1;
+    int64_t n = ops->tokenize(m, text, len, add_bos, true, toks, cap);
+    if (n > cap) {
+        int32_t *bigger = realloc(toks, (size_t)n * sizeof *toks);
+        if (!bigger) {
+            free(toks);
+            return -1;
+        }
+        toks = bigger;
+        n = ops->tokenize(m, text, len, add_bos, true, toks, n);
+    }
+    if (n < 0) {
+        free(toks);
+        return -1;
+    }
+    *out = toks;
+    return n;
+}
+
+bool engine_prompt_wants_bos(const engine_info *info, const char *prompt)
+{
+    const char *bos = info->bos_text;
+    return !(bos && *bos && strncmp(prompt, bos, strlen(bos)) == 0);
 }

@@ -112,4 +112,11 @@ const engine_ops *engine_for_path(const char *path);
 
 const char *engine_finish_name(engine_finish f);
 
+/* Tokenizes a prompt (special tokens parsed) into a malloc'd array; returns
+ * the count, or -1 (nothing allocated) on failure. */
+int64_t engine_tokenize_alloc(const engine_ops *ops, const engine_model *m, const char *text, bool add_bos,
+                              int32_t **out);
+/* A rendered chat prompt gets the model's BOS unless the template wrote it. */
+bool engine_prompt_wants_bos(const engine_info *info, const char *prompt);
+
 #endif
