@@ -25,10 +25,11 @@ demo: deps all
 bench: deps all
 	bash bench/run.sh $(BUILD)
 
+# The sanitizers check the host build; the cross build's qemu run is make test's.
 asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRKSERVE_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -E '^aarch64/'
 
 # Cross build for aarch64; ctest's aarch64/unit runs its unit tests under qemu.
 aarch64: deps
