@@ -3,7 +3,7 @@
 
 usage: report.py RESULTS_DIR
 
-RESULTS_DIR holds membw.N.json (bandwidth measured N times), cases.json (the list of benchmarked models) and
+RESULTS_DIR holds membw.*.json (bandwidth measured several times), cases.json (the list of benchmarked models) and
 per model and round NAME.rkserve.N.json, NAME.llamacpp.N.json and
 NAME.llamacpp-1t.N.json (llama.cpp's one-thread decode). Rounds are merged:
 best and median over every repetition of every round. The decode roofline is
@@ -187,8 +187,9 @@ def main():
                         "rkserve": rk, "llamacpp": lc, "llamacpp_1t": lc1})
 
     out = []
+    n_bw = len(glob.glob(os.path.join(d, "membw.*.json")))
     out.append(f"Memory bandwidth ({bw.get('buffer_mb', '?')} MB buffers, best of {bw.get('reps', '?')} passes, "
-               "before and after the engines): "
+               f"highest of {n_bw} measurements spread over the run): "
                f"copy {_f(bw.get('copy_gbps_1t'))} GB/s with 1 thread, {_f(bw.get('copy_gbps_2t'))} with 2; "
                f"read {_f(bw.get('read_gbps_1t'))} / {_f(bw.get('read_gbps_2t'))} GB/s. "
                f"The roofline uses the higher at {threads} threads: {_f(roof_bw)} GB/s.")
