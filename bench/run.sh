@@ -103,3 +103,9 @@ echo
 "$PY" "$ROOT/bench/report.py" "$OUT"
 echo
 echo "(JSON results and this table: $OUT)"
+
+# What the HTTP server adds on top of the engine (DESIGN.md's server targets).
+echo
+echo "== server overhead (tests/e2e/bench_overhead.mjs, tiny synthetic model)"
+"$PY" "$ROOT/tests/make_test_models.py" "$BUILD/test-models" >/dev/null
+RKSERVE_BIN=$RKSERVE RKSERVE_TEST_MODELS=$BUILD/test-models node "$ROOT/tests/e2e/bench_overhead.mjs"
