@@ -167,23 +167,34 @@ static void quantize_worker(void *arg, int ith, int nth)
     }
 }
 
-void rk_matmul(rk_forward_ctx *c, const rk_weight *w, const float *x, int32_t n, float *y)
+/* With same_input the activations already in xq (from the previous product,
+ * over the same x) are reused when they are in the type this weight needs:
+ * Q, K and V, and gate and up, share their input. */
+static void matmul(rk_forward_ctx *c, const rk_weight *w, const float *x, int32_t n, float *y, bool same_input)
 {
     const rk_kernels *k = kernels_get();
     const rk_type_ops *ops = k->types[w->type];
     uint32_t act_type = ops->vec_dot_type;
     size_t xq_row = ggml_row_size(act_type, w->n_in);
     xq_row = (xq_row + 63) & ~(size_t)63;
-    quantize_job q = {
-        .act_ops = act_type == GGML_TYPE_F32 ? NULL : k->types[act_type],
-        .x = x, .n_in = w->n_in, .n = n, .xq = c->xq, .xq_row = xq_row,
-    };
-    if (n > 1)
-        threadpool_run(c->pool, quantize_worker, &q);
-    else
-        quantize_worker(&q, 0, 1);
+    if (!same_input || c->xq_type != act_type) {
+        quantize_job q = {
+            .act_ops = act_type == GGML_TYPE_F32 ? NULL : k->types[act_type],
+            .x = x, .n_in = w->n_in, .n = n, .xq = c->xq, .xq_row = xq_row,
+        };
+        if (n > 1)
+            threadpool_run(c->pool, quantize_worker, &q);
+        else
+            quantize_worker(&q, 0, 1);
+        c->xq_type = act_type;
+    }
     matmul_job j = {.w = w, .ops = ops, .xq = c->xq, .xq_row = xq_row, .n = n, .y = y};
     threadpool_run(c->pool, matmul_worker, &j);
+}
+
+void rk_matmul(rk_forward_ctx *c, const rk_weight *w, const float *x, int32_t n, float *y)
+{
+    matmul(c, w, x, n, y, false);
 }
 
 /* ---- element-wise pieces --------------------------------------------- */
@@ -339,9 +350,9 @@ void rk_forward(rk_forward_ctx *c, const int32_t *tokens, int32_t n, int32_t pos
         const rk_layer *l = &m->layers[li];
         for (int32_t t = 0; t < n; t++) rmsnorm(c->xn + t * d, c->x + t * d, l->attn_norm, d, m->norm_eps);
 
-        rk_matmul(c, &l->wq, c->xn, n, c->q);
-        rk_matmul(c, &l->wk, c->xn, n, c->k);
-        rk_matmul(c, &l->wv, c->xn, n, c->v);
+        matmul(c, &l->wq, c->xn, n, c->q, false);
+        matmul(c, &l->wk, c->xn, n, c->k, true);
+        matmul(c, &l->wv, c->xn, n, c->v, true);
         add_bias(c->q, l->bq, q_dim, n);
         add_bias(c->k, l->bk, c->kv_dim, n);
         add_bias(c->v, l->bv, c->kv_dim_v, n);
@@ -360,8 +371,8 @@ void rk_forward(rk_forward_ctx *c, const int32_t *tokens, int32_t n, int32_t pos
         for (int64_t i = 0; i < n * d; i++) c->x[i] += c->xn[i];
 
         for (int32_t t = 0; t < n; t++) rmsnorm(c->xn + t * d, c->x + t * d, l->ffn_norm, d, m->norm_eps);
-        rk_matmul(c, &l->w_gate, c->xn, n, c->gate);
-        rk_matmul(c, &l->w_up, c->xn, n, c->up);
+        matmul(c, &l->w_gate, c->xn, n, c->gate, false);
+        matmul(c, &l->w_up, c->xn, n, c->up, true);
         for (int64_t i = 0; i < (int64_t)n * m->n_ff; i++) c->gate[i] = silu(c->gate[i]) * c->up[i];
         rk_matmul(c, &l->w_down, c->gate, n, c->xn);
         for (int64_t i = 0; i < n * d; i++) c->x[i] += c->xn[i];

@@ -24,6 +24,7 @@ typedef struct {
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     void *xq;            /* activations converted for the dot kernels */
     size_t xq_row_cap;   /* bytes per token reserved in xq */
+    uint32_t xq_type;    /* the type xq was last filled with */
     float *scores;       /* per thread: n_ctx */
     float *vrow;         /* per thread: one value row converted to f32 */
     float *inv_freq;     /* n_rot/2 rotary frequencies */
