@@ -83,11 +83,6 @@ void rk_forward_free(rk_forward_ctx *c)
     free(c);
 }
 
-size_t rk_forward_kv_bytes(const rk_forward_ctx *c)
-{
-    return (size_t)c->m->n_layer * c->n_ctx * (c->kv_dim + c->kv_dim_v) * c->kv_elem;
-}
-
 void *rk_forward_kv_span(const rk_forward_ctx *c, int layer, bool values, size_t *row_bytes)
 {
     size_t row = (size_t)(values ? c->kv_dim_v : c->kv_dim) * c->kv_elem;

@@ -34,7 +34,6 @@ typedef struct {
 rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ctx, int32_t n_batch,
                                uint32_t kv_type);
 void rk_forward_free(rk_forward_ctx *c);
-size_t rk_forward_kv_bytes(const rk_forward_ctx *c);
 /* The cached keys (or values) of positions [0, n) of a layer: one block of
  * n * row bytes, as session files store them. */
 void *rk_forward_kv_span(const rk_forward_ctx *c, int layer, bool values, size_t *row_bytes);
