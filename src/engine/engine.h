@@ -51,6 +51,18 @@ typedef enum {
     ENGINE_FINISH_CANCELLED,  /* the cancel flag was raised */
 } engine_finish;
 
+/* A run of prompt positions whose inputs are given embeddings instead of
+ * their tokens' (an image's, from a vision encoder). The prompt holds
+ * placeholder tokens there, so the hash stands in for them when a kept
+ * prefix is compared: a prefix is reused across a span only if the hash
+ * matches too. */
+typedef struct {
+    int64_t pos;          /* first prompt position covered */
+    int32_t n_tokens;     /* positions covered */
+    const float *embd;    /* n_tokens x n_embd floats */
+    uint64_t hash;        /* of the embeddings' source (the image's bytes and preprocessing) */
+} engine_embd_span;
+
 typedef struct {
     sampler_params sampling;
     int32_t max_tokens;           /* < 0: until end of generation or context */
@@ -62,6 +74,10 @@ typedef struct {
      * expose logits refuse a request that sets it. */
     void (*logits_filter)(void *user, float *logits, int32_t n_vocab);
     void *filter_user;
+    /* Optional: spans in prompt order, not overlapping. Engines that cannot
+     * take embeddings refuse a request that has them. */
+    const engine_embd_span *spans;
+    int32_t n_spans;
 } engine_gen_params;
 
 typedef struct {
@@ -103,6 +119,14 @@ typedef struct engine_ops {
     int (*restore)(engine_session *s, const char *path, char *err, size_t errlen);
     /* Tokens currently kept by the session (its reusable prefix). */
     int64_t (*kept_tokens)(const engine_session *s, const int32_t **tokens);
+
+    /* Engines whose runtime tokenizes internally (has_tokenizer false: the
+     * NPU runtime) take the rendered prompt as text; NULL for the others.
+     * There a span's pos is ignored: spans fill the prompt's image
+     * placeholders in order. Stats count tokens as the runtime reports. */
+    int (*generate_text)(engine_session *s, const char *prompt, const engine_gen_params *p, engine_token_fn on_token,
+                         void *user, engine_stats *stats, char *err, size_t errlen);
+    int (*embed_text)(engine_session *s, const char *text, float *out, char *err, size_t errlen);
 } engine_ops;
 
 extern const engine_ops cpu_engine_ops;
