@@ -642,13 +642,35 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     const char *first_role = json_string_value(json_object_get(json_array_get(r->messages, 0), "role"));
     if (r->kind == RK_KIND_CHAT && m->entry->system && *m->entry->system && !(first_role && !strcmp(first_role, "system")))
         json_array_insert_new(r->messages, 0, json_pack("{s:s, s:s}", "role", "system", "content", m->entry->system));
+    /* an engine whose runtime tokenizes inside (the NPU) gets the text */
+    bool text_engine = !m->info.has_tokenizer;
+    if (text_engine) {
+        if (!m->ops->generate_text) {
+            rk_fail(&res->error, 500, NULL, "the %s engine can neither tokenize nor take text", m->ops->name);
+            goto out;
+        }
+        if (r->kind != RK_KIND_CHAT && !r->prompt.text) {
+            rk_fail(&res->error, 400, "prompt", "model '%s' runs on the %s engine, which takes text prompts, not token ids",
+                    m->name, m->ops->name);
+            goto out;
+        }
+        if (r->format != RK_FORMAT_TEXT || r->sampling.n_logit_bias > 0) {
+            rk_fail(&res->error, 400, r->format != RK_FORMAT_TEXT ? "response_format" : "logit_bias",
+                    "model '%s' runs on the %s engine, which does not expose logits: JSON-constrained output and "
+                    "logit_bias are not available",
+                    m->name, m->ops->name);
+            goto out;
+        }
+    }
     ticket_acquire(&m->compute);
     if (r->kind == RK_KIND_CHAT) {
         text = request_render_chat(r, &m->chat, &res->error);
-        if (text) n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
+        if (text && !text_engine)
+            n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
     } else if (r->prompt.text) {
         text = strdup(r->prompt.text);
-        if (text) n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
+        if (text && !text_engine)
+            n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
     } else {
         n = r->prompt.n_tokens;
         toks = malloc((size_t)(n ? n : 1) * sizeof *toks);
@@ -661,7 +683,7 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
         rk_fail(&res->error, 500, NULL, "out of memory");
         goto out;
     }
-    if (n == 0) {
+    if (text_engine ? !*text : n == 0) {
         rk_fail(&res->error, 400, "prompt", "the prompt is empty");
         goto out;
     }
@@ -677,7 +699,7 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
                     r->logit_bias[i].token, m->info.n_vocab - 1);
             goto out;
         }
-    if (n >= m->info.n_ctx) {
+    if (!text_engine && n >= m->info.n_ctx) {
         rk_fail(&res->error, 400, "messages",
                 "the prompt has %lld tokens but the context holds %d (it must leave room for the answer)",
                 (long long)n, m->info.n_ctx);
@@ -705,6 +727,7 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
                 .cancel = &j->cancel},
         .stop = stops,
         .n_stop = n_stops,
+        .prompt_text = text_engine ? text : NULL,
     };
     p.gen.sampling.logit_bias = r->logit_bias;
     gen_ctx g = {.m = m, .j = j};
@@ -748,6 +771,32 @@ out:
     free(toks);
 }
 
+/* One embedding input on an engine that tokenizes inside: text only, and
+ * the token count is the engine's to report (it is not). */
+static void embed_text_input(model_entry *m, slot *sl, int i, const rk_input *in, rk_result *res)
+{
+    if (!in->text) {
+        rk_fail(&res->error, 400, "input", "model '%s' runs on the %s engine, which takes text, not token ids", m->name,
+                m->ops->name);
+        return;
+    }
+    if (!*in->text) {
+        rk_fail(&res->error, 400, "input", "input %d is empty", i);
+        return;
+    }
+    if (!m->ops->embed_text) {
+        rk_fail(&res->error, 400, "input", "the %s engine cannot compute embeddings", m->ops->name);
+        return;
+    }
+    char err[512];
+    ticket_acquire(&m->compute);
+    if (m->ops->embed_text(sl->sess, in->text, res->embeddings + (size_t)i * m->info.n_embd, err, sizeof err) != 0)
+        rk_fail(&res->error, 500, NULL, "embedding failed: %s", err);
+    else
+        res->n_embeddings = i + 1;
+    ticket_release(&m->compute);
+}
+
 static void run_embed(sched *s, model_entry *m, sched_job *j, rk_result *res)
 {
     rk_request *r = j->req;
@@ -766,6 +815,10 @@ static void run_embed(sched *s, model_entry *m, sched_job *j, rk_result *res)
             break;
         }
         const rk_input *in = &r->inputs[i];
+        if (!m->info.has_tokenizer) {
+            embed_text_input(m, sl, i, in, res);
+            continue;
+        }
         int32_t *toks = NULL;
         int64_t n;
         ticket_acquire(&m->compute);

@@ -63,7 +63,8 @@ int textgen_run(const engine_ops *ops, engine_session *s, const int32_t *prompt,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int rc = ops->generate(s, prompt, n_prompt, &p->gen, on_token, &st, &res->engine, err, errlen);
+    int rc = p->prompt_text ? ops->generate_text(s, p->prompt_text, &p->gen, on_token, &st, &res->engine, err, errlen)
+                            : ops->generate(s, prompt, n_prompt, &p->gen, on_token, &st, &res->engine, err, errlen);
     if (rc == 0) {
         /* the end of the stream settles whatever was held back */
         char tail[64];

@@ -14,6 +14,9 @@ typedef struct {
     engine_gen_params gen;
     const char *const *stop;   /* stop strings, may be NULL */
     int n_stop;
+    /* Set for engines that take text (engine_ops.generate_text): the
+     * prompt tokens are then ignored. */
+    const char *prompt_text;
 } textgen_params;
 
 /* Receives complete UTF-8 text. Return false to cancel the generation. */
