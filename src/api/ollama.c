@@ -62,6 +62,11 @@ static int options_field(const json_t *body, rk_request *r, rk_error *e)
     i = 0;
     if (api_opt_int(o, "num_ctx", 0, INT32_MAX, &i, e)) return -1;
     r->num_ctx = (int32_t)i;
+    /* Ollama shifts a full context instead of ending the answer, keeping
+     * num_keep tokens from the start (its default is 4) */
+    i = 4;
+    if (api_opt_int(o, "num_keep", -1, INT32_MAX, &i, e)) return -1;
+    r->n_keep = (int32_t)i;
     if (api_stop(json_object_get(o, "stop"), r, "stop", e)) return -1;
     return 0;
 }

@@ -46,6 +46,7 @@ void request_init(rk_request *r)
     r->kind = RK_KIND_CHAT;
     r->enable_thinking = -1;
     r->max_tokens = -1;
+    r->n_keep = -1;
     r->truncate = true;
     r->sampling.temperature = 0.8f;
     r->sampling.top_k = 40;

@@ -63,6 +63,7 @@ typedef struct rk_request {
     rk_format format;
     json_t *schema;          /* RK_FORMAT_JSON_SCHEMA */
     int32_t num_ctx;         /* requested context (Ollama); 0: the server's */
+    int32_t n_keep;          /* < 0: a full context ends the answer; else shift it keeping this many tokens */
 
     /* scheduling */
     bool has_keep_alive;

@@ -335,6 +335,11 @@ static void load_locked(sched *s, model_entry *m)
     int32_t n_ctx = s->cfg->ctx;
     if (!n_ctx && ent->context_source == REGISTRY_CTX_SIDECAR && ent->context > 0 && ent->context < INT32_MAX)
         n_ctx = (int32_t)ent->context;
+    /* the request that loads the model may choose its context (Ollama's num_ctx) */
+    if (m->head && m->head->req->num_ctx > 0) {
+        int64_t cap = ent->context > 0 ? ent->context : 32768; /* never past what the model was trained for */
+        n_ctx = (int32_t)(m->head->req->num_ctx < cap ? m->head->req->num_ctx : cap);
+    }
     pthread_mutex_unlock(&s->mu);
 
     char err[1024] = "";
@@ -699,13 +704,18 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
                     r->logit_bias[i].token, m->info.n_vocab - 1);
             goto out;
         }
-    if (!text_engine && n >= m->info.n_ctx) {
+    /* num_ctx below the loaded context narrows this request's window */
+    int32_t window = r->num_ctx > 0 && r->num_ctx < m->info.n_ctx ? r->num_ctx : m->info.n_ctx;
+    if (!text_engine && n >= window) {
         rk_fail(&res->error, 400, "messages",
                 "the prompt has %lld tokens but the context holds %d (it must leave room for the answer)",
-                (long long)n, m->info.n_ctx);
+                (long long)n, window);
         res->error.code = "context_length_exceeded";
         goto out;
     }
+
+    int32_t max_tokens = r->max_tokens;
+    if (window < m->info.n_ctx && (max_tokens < 0 || max_tokens > window - n)) max_tokens = (int32_t)(window - n);
 
     slot *sl = claim(s, m, j, toks, n, false);
     start_event(m, j, text, n);
@@ -723,7 +733,7 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     for (int i = 0; i < n_family; i++) stops[n_stops++] = family_stops[i];
 
     textgen_params p = {
-        .gen = {.sampling = r->sampling, .max_tokens = r->max_tokens, .n_keep = -1, .ignore_eos = r->ignore_eos,
+        .gen = {.sampling = r->sampling, .max_tokens = max_tokens, .n_keep = r->n_keep, .ignore_eos = r->ignore_eos,
                 .cancel = &j->cancel},
         .stop = stops,
         .n_stop = n_stops,

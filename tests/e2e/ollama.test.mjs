@@ -139,6 +139,45 @@ describe("loading and unloading", () => {
   });
 });
 
+describe("context", () => {
+  const ctxOf = async (name) => (await ollama.ps()).models.find((m) => m.name === name)?.context_length;
+  const unload = () => ollama.generate({ model: MODELS.llama, prompt: "", keep_alive: 0 });
+  const gen = (options) => ollama.generate({ model: MODELS.llama, prompt: "once upon", raw: true, stream: false, options: opts(options) });
+
+  // A context of N positions holds the prompt and the answer but the last
+  // token, which is sampled and never stored: at most N + 1 tokens in all.
+  test("num_ctx of the loading request sets the context; a full context shifts unless num_keep is -1", async () => {
+    await unload();
+    try {
+      const shifted = await gen({ num_ctx: 40, num_predict: 70 });
+      assert.equal(await ctxOf(MODELS.llama), 40);
+      assert.equal(shifted.done_reason, "length");
+      assert.equal(shifted.eval_count, 70, "generation went on past the 40-token context by shifting it");
+      const ended = await gen({ num_predict: 70, num_keep: -1 });
+      assert.equal(ended.done_reason, "length");
+      assert.equal(ended.prompt_eval_count + ended.eval_count, 41, JSON.stringify(ended));
+    } finally {
+      await unload();
+    }
+  });
+
+  test("a smaller num_ctx on a loaded model narrows the request's window", async () => {
+    try {
+      await ollama.generate({ model: MODELS.llama, prompt: "", keep_alive: -1 });
+      const full = await ctxOf(MODELS.llama);
+      assert.ok(full > 64, `loaded with ${full}`);
+      const r = await gen({ num_ctx: 24, num_predict: 100 });
+      assert.equal(await ctxOf(MODELS.llama), full, "the loaded context is unchanged");
+      assert.equal(r.done_reason, "length");
+      assert.equal(r.prompt_eval_count + r.eval_count, 24);
+      const long = "word ".repeat(40);
+      await assert.rejects(ollama.generate({ model: MODELS.llama, prompt: long, raw: true, options: opts({ num_ctx: 16 }) }), (e) => e.status_code === 400 && /context holds 16/.test(e.error));
+    } finally {
+      await unload();
+    }
+  });
+});
+
 describe("embeddings", () => {
   test("embed: one vector per input, unit length; legacy embeddings agree", async () => {
     const r = await ollama.embed({ model: MODELS.qwen, input: ["first text", "second text"] });
