@@ -1,6 +1,5 @@
 /* rkserve list | ps | show | rm: Ollama-style commands that ask a running
- * server (RKSERVE_HOST, default 127.0.0.1:8080) over its Ollama API. A
- * small HTTP/1.1 client over a socket: one request per connection. */
+ * server (RKSERVE_HOST, default 127.0.0.1:8080) over its Ollama API. */
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -15,171 +14,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-
-typedef struct {
-    char host[256];
-    char port[16];
-    const char *api_key;
-} endpoint;
-
-/* RKSERVE_HOST as Ollama's OLLAMA_HOST: "host", "host:port",
- * "http://host:port", "[::1]:port"; RKSERVE_PORT when no port is given. */
-static void endpoint_from_env(endpoint *ep)
-{
-    const char *h = getenv("RKSERVE_HOST"), *p = getenv("RKSERVE_PORT");
-    snprintf(ep->host, sizeof ep->host, "127.0.0.1");
-    snprintf(ep->port, sizeof ep->port, "%s", p && *p ? p : "8080");
-    ep->api_key = getenv("RKSERVE_API_KEY");
-    if (!h || !*h) return;
-    if (!strncmp(h, "http://", 7)) h += 7;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", h);
-    char *slash = strchr(buf, '/');
-    if (slash) *slash = 0;
-    char *colon = NULL;
-    if (buf[0] == '[') {
-        char *end = strchr(buf, ']');
-        if (end) {
-            *end = 0;
-            snprintf(ep->host, sizeof ep->host, "%s", buf + 1);
-            if (end[1] == ':') snprintf(ep->port, sizeof ep->port, "%s", end + 2);
-            return;
-        }
-    } else {
-        colon = strrchr(buf, ':');
-    }
-    if (colon && strchr(buf, ':') == colon) {
-        *colon = 0;
-        snprintf(ep->port, sizeof ep->port, "%s", colon + 1);
-    }
-    if (buf[0]) snprintf(ep->host, sizeof ep->host, "%s", buf);
-}
-
-static int connect_to(const endpoint *ep, char *err, size_t errlen)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int gai = getaddrinfo(ep->host, ep->port, &hints, &ai);
-    if (gai != 0) {
-        snprintf(err, errlen, "cannot resolve %s: %s", ep->host, gai_strerror(gai));
-        return -1;
-    }
-    int fd = -1, e = 0;
-    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd < 0) continue;
-        struct timeval tv = {.tv_sec = 300};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-            e = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(ai);
-    if (fd < 0)
-        snprintf(err, errlen, "cannot reach rkserve at %s:%s (%s); is 'rkserve serve' running? (set RKSERVE_HOST)",
-                 ep->host, ep->port, strerror(e ? e : ECONNREFUSED));
-    return fd;
-}
-
-static bool send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0) {
-            if (w < 0 && errno == EINTR) continue;
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-/* De-chunks body in place; returns the new length. */
-static size_t dechunk(char *body, size_t len)
-{
-    size_t in = 0, out = 0;
-    while (in < len) {
-        char *end;
-        unsigned long n = strtoul(body + in, &end, 16);
-        char *eol = strstr(body + in, "\r\n");
-        if (!eol || end == body + in) break;
-        in = (size_t)(eol - body) + 2;
-        if (n == 0 || in + n > len) break;
-        memmove(body + out, body + in, n);
-        out += n;
-        in += n + 2;
-    }
-    body[out] = 0;
-    return out;
-}
-
-/* Performs one request; returns the HTTP status (or -1 with err) and the
- * parsed JSON body in *out (NULL when the body is not JSON). */
-static int http_call(const endpoint *ep, const char *method, const char *path, const char *body, json_t **out,
-                     char *err, size_t errlen)
-{
-    *out = NULL;
-    int fd = connect_to(ep, err, errlen);
-    if (fd < 0) return -1;
-    char head[1024];
-    char auth[512] = "";
-    if (ep->api_key && *ep->api_key) snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", ep->api_key);
-    size_t blen = body ? strlen(body) : 0;
-    int hn = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: rkserve/%s\r\nAccept: application/json\r\n"
-                      "%sContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                      method, path, ep->host, ep->port, RKSERVE_VERSION, auth, blen);
-    if (hn < 0 || (size_t)hn >= sizeof head || !send_all(fd, head, (size_t)hn) || (blen && !send_all(fd, body, blen))) {
-        snprintf(err, errlen, "cannot send the request: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        if (len + 4096 > cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        len += (size_t)n;
-    }
-    close(fd);
-    if (!buf) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    buf[len] = 0;
-    int status = 0;
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (sscanf(buf, "HTTP/%*s %d", &status) != 1 || !sep) {
-        snprintf(err, errlen, "the server's answer is not HTTP");
-        free(buf);
-        return -1;
-    }
-    *sep = 0;
-    char *payload = sep + 4;
-    size_t plen = len - (size_t)(payload - buf);
-    for (char *line = strstr(buf, "\r\n"); line; line = strstr(line + 2, "\r\n"))
-        if (!strncasecmp(line + 2, "Transfer-Encoding:", 18) && strstr(line + 2, "chunked")) {
-            plen = dechunk(payload, plen);
-            break;
-        }
-    if (plen) *out = json_loadb(payload, plen, 0, NULL);
-    free(buf);
-    return status;
-}
+#include "cli/http_client.h"
 
 /* The server's error text for a failed call, or a generic one. */
 static void report(const char *cmd, int status, json_t *body, const char *err)
@@ -243,7 +78,7 @@ int cmd_list(int argc, char **argv)
 {
     if (wants_help(argc, argv)) return usage(stdout, "list", false);
     if (argc != 1) return usage(stderr, "list", false);
-    endpoint ep;
+    rk_endpoint ep;
     endpoint_from_env(&ep);
     json_t *body;
     char err[512];
@@ -272,7 +107,7 @@ int cmd_ps(int argc, char **argv)
 {
     if (wants_help(argc, argv)) return usage(stdout, "ps", false);
     if (argc != 1) return usage(stderr, "ps", false);
-    endpoint ep;
+    rk_endpoint ep;
     endpoint_from_env(&ep);
     json_t *body;
     char err[512];
@@ -302,7 +137,7 @@ int cmd_show(int argc, char **argv)
 {
     if (wants_help(argc, argv)) return usage(stdout, "show", true);
     if (argc != 2) return usage(stderr, "show", true);
-    endpoint ep;
+    rk_endpoint ep;
     endpoint_from_env(&ep);
     json_t *req = json_pack("{s:s}", "model", argv[1]);
     char *text = json_dumps(req, JSON_COMPACT);
@@ -345,7 +180,7 @@ int cmd_rm(int argc, char **argv)
 {
     if (wants_help(argc, argv)) return usage(stdout, "rm", true);
     if (argc < 2) return usage(stderr, "rm", true);
-    endpoint ep;
+    rk_endpoint ep;
     endpoint_from_env(&ep);
     int rc = 0;
     for (int a = 1; a < argc; a++) {

@@ -1,4 +1,6 @@
-/* rkserve run: load a model in process and generate, once or as a chat. */
+/* rkserve run: generate from a model, once or as a chat: through a running
+ * server when MODEL is a name and one answers (run_remote.c), else with the
+ * model loaded in this process. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -11,38 +13,33 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/run.h"
+#include "core/config.h"
+#include "core/registry.h"
 #include "core/chat_format.h"
 #include "core/textgen.h"
 #include "engine/engine.h"
 #include "util/strbuf.h"
 #include "engine/cpu/sampler.h"
 
-typedef struct {
-    const char *model;
-    const char *prompt;
-    const char *system;
-    int32_t max_tokens;
-    int32_t n_ctx;
-    int32_t n_threads;
-    bool raw;
-    bool quiet;
-    sampler_params sampling;
-} run_options;
-
-static atomic_bool interrupted;
+atomic_bool run_interrupted;
 
 static void on_sigint(int sig)
 {
     (void)sig;
-    atomic_store(&interrupted, true);
+    atomic_store(&run_interrupted, true);
 }
 
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: rkserve run MODEL.gguf [options]\n\n"
+            "usage: rkserve run MODEL [options]\n\n"
             "Generates a completion of PROMPT (-p), or chats interactively without -p.\n"
             "The completion streams to stdout; load and speed figures go to stderr.\n\n"
+            "MODEL is a model file, or a name (qwen3:0.6b). A name goes to the rkserve\n"
+            "server at RKSERVE_HOST (default 127.0.0.1:8080) when one is running; else it\n"
+            "is looked up in the models directories (RKSERVE_MODELS, ~/.rkserve/models)\n"
+            "and the Hugging Face cache, and run in this process.\n\n"
             "options:\n"
             "  -p, --prompt TEXT      the prompt (without it: interactive chat)\n"
             "  -s, --system TEXT      a system message for chat formatting\n"
@@ -58,9 +55,12 @@ static void run_usage(FILE *out)
             "  -t, --threads N        compute threads (default: all cores)\n"
             "  -c, --ctx N            context length (default: the model's, at most 4096)\n"
             "  -q, --quiet            no timings on stderr\n"
+            "      --local            run in this process even when a server is up\n"
+            "      --image FILE       attach an image (JPEG, PNG, WebP) to the prompt; repeatable\n"
             "  -h, --help             this text\n\n"
             "In the chat: end a line with \\ to continue it, or wrap lines in \"\"\";\n"
-            "/clear forgets the conversation, /bye (or Ctrl-D) exits, Ctrl-C stops an answer.\n");
+            "/image FILE attaches an image to the next message, /clear forgets the\n"
+            "conversation, /bye (or Ctrl-D) exits, Ctrl-C stops an answer.\n");
 }
 
 static bool parse_int(const char *s, int32_t *out)
@@ -85,7 +85,7 @@ static bool parse_float(const char *s, float *out)
 
 static int parse_run_options(int argc, char **argv, run_options *o)
 {
-    enum { OPT_RAW = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MINP, OPT_REPEAT, OPT_REPEAT_N, OPT_SEED };
+    enum { OPT_RAW = 256, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MINP, OPT_REPEAT, OPT_REPEAT_N, OPT_SEED, OPT_LOCAL, OPT_IMAGE };
     static const struct option longopts[] = {
         {"prompt", required_argument, 0, 'p'},     {"system", required_argument, 0, 's'},
         {"max-tokens", required_argument, 0, 'n'}, {"raw", no_argument, 0, OPT_RAW},
@@ -95,7 +95,9 @@ static int parse_run_options(int argc, char **argv, run_options *o)
         {"repeat-last-n", required_argument, 0, OPT_REPEAT_N},
         {"seed", required_argument, 0, OPT_SEED},  {"threads", required_argument, 0, 't'},
         {"ctx", required_argument, 0, 'c'},        {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+        {"local", no_argument, 0, OPT_LOCAL},      {"image", required_argument, 0, OPT_IMAGE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     o->max_tokens = -1;
@@ -114,6 +116,11 @@ static int parse_run_options(int argc, char **argv, run_options *o)
         case 'c': ok = parse_int(optarg, &o->n_ctx) && o->n_ctx > 0; break;
         case 'q': o->quiet = true; break;
         case OPT_RAW: o->raw = true; break;
+        case OPT_LOCAL: o->local = true; break;
+        case OPT_IMAGE:
+            ok = o->n_images < RUN_MAX_IMAGES;
+            if (ok) o->images[o->n_images++] = optarg;
+            break;
         case OPT_TEMP: ok = parse_float(optarg, &o->sampling.temperature); break;
         case OPT_TOPK: ok = parse_int(optarg, &o->sampling.top_k); break;
         case OPT_TOPP: ok = parse_float(optarg, &o->sampling.top_p); break;
@@ -133,7 +140,7 @@ static int parse_run_options(int argc, char **argv, run_options *o)
         }
     }
     if (optind != argc - 1) {
-        fprintf(stderr, "rkserve run: give exactly one MODEL file\n\n");
+        fprintf(stderr, "rkserve run: give exactly one MODEL\n\n");
         run_usage(stderr);
         return -1;
     }
@@ -164,7 +171,7 @@ static bool emit_text(void *user, const char *text, size_t len)
     (void)user;
     fwrite(text, 1, len, stdout);
     fflush(stdout);
-    return !atomic_load(&interrupted);
+    return !atomic_load(&run_interrupted);
 }
 
 static bool collect_text(void *user, const char *text, size_t len)
@@ -200,13 +207,13 @@ static int generate(runner *r, const run_options *o, const char *text, bool add_
     int n_stop = 0;
     if (!o->raw) n_stop = chat_builtin_stops(r->chat.family, stops, 8);
     textgen_params p = {
-        .gen = {.sampling = o->sampling, .max_tokens = o->max_tokens, .n_keep = -1, .cancel = &interrupted},
+        .gen = {.sampling = o->sampling, .max_tokens = o->max_tokens, .n_keep = -1, .cancel = &run_interrupted},
         .stop = stops,
         .n_stop = n_stop,
     };
     textgen_result res;
     char err[512];
-    atomic_store(&interrupted, false);
+    atomic_store(&run_interrupted, false);
     int rc = textgen_run(r->ops, r->session, toks, n, &p, reply ? collect_text : emit_text, reply, &res, err,
                          sizeof err);
     free(toks);
@@ -221,9 +228,7 @@ static int generate(runner *r, const run_options *o, const char *text, bool add_
 
 /* ---- interactive chat ------------------------------------------------- */
 
-/* Reads one user message: a line, continued while it ends with '\', or
- * everything between two lines of """. NULL at end of input. */
-static char *read_message(void)
+char *run_read_message(void)
 {
     strbuf b = {0};
     char line[8192];
@@ -232,9 +237,9 @@ static char *read_message(void)
         fputs(b.len || block ? "... " : ">>> ", stdout);
         fflush(stdout);
         if (!fgets(line, sizeof line, stdin)) {
-            if (errno == EINTR || atomic_load(&interrupted)) {
+            if (errno == EINTR || atomic_load(&run_interrupted)) {
                 clearerr(stdin);
-                atomic_store(&interrupted, false);
+                atomic_store(&run_interrupted, false);
                 fputs("\n(use /bye or Ctrl-D to leave)\n", stdout);
                 b.len = 0;
                 block = false;
@@ -275,7 +280,7 @@ static int chat_loop(runner *r, const run_options *o)
     int n = 0;
     if (o->system) history[n++] = (chat_message){"system", strdup(o->system)};
     for (;;) {
-        char *msg = read_message();
+        char *msg = run_read_message();
         if (!msg) break;
         if (!strcmp(msg, "/bye")) { free(msg); break; }
         if (!strcmp(msg, "/clear")) {
@@ -311,12 +316,79 @@ static int chat_loop(runner *r, const run_options *o)
     return 0;
 }
 
+static int run_local(const run_options *o);
+static int run_named(run_options *o, const rk_endpoint *ep);
+
 int cmd_run(int argc, char **argv)
 {
     run_options o;
     int pr = parse_run_options(argc, argv, &o);
     if (pr != 0) return pr > 0 ? 0 : 2;
 
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: Ctrl-C interrupts a read */
+
+    /* a name (qwen3:0.6b) rather than a path to a file */
+    size_t ml = strlen(o.model);
+    bool looks_like_path = strchr(o.model, '/') || (ml > 5 && !strcmp(o.model + ml - 5, ".gguf")) ||
+                           (ml > 6 && !strcmp(o.model + ml - 6, ".rkllm"));
+    if (!looks_like_path && access(o.model, F_OK) != 0) {
+        rk_endpoint ep;
+        endpoint_from_env(&ep);
+        if (!o.local && endpoint_is_up(&ep, 1000)) return run_remote(&ep, &o);
+        return run_named(&o, &ep);
+    }
+    return run_local(&o);
+}
+
+/* A model name without a server: the registry finds its file. */
+static int run_named(run_options *o, const rk_endpoint *ep)
+{
+    rk_config cfg;
+    char err[1024];
+    config_defaults(&cfg);
+    char *argv0[] = {"run", NULL};
+    extern char **environ;
+    if (config_load(&cfg, 1, argv0, environ, err, sizeof err) != 0) {
+        fprintf(stderr, "rkserve run: %s\n", err);
+        config_free(&cfg);
+        return 1;
+    }
+    registry *reg = registry_new((const char *const *)cfg.model_dirs, cfg.n_model_dirs, NULL);
+    const registry_entry *ent = NULL;
+    registry_status st = REGISTRY_NO_MEMORY;
+    if (reg && registry_scan(reg, err, sizeof err) >= 0) st = registry_resolve(reg, o->model, &ent, err, sizeof err);
+    int rc = 1;
+    if (st == REGISTRY_OK) {
+        char *path = strdup(ent->path);
+        registry_entry_release(ent);
+        if (path) {
+            o->model = path;
+            rc = run_local(o);
+            free(path);
+        }
+    } else if (st == REGISTRY_NOT_FOUND) {
+        fprintf(stderr,
+                "rkserve run: '%s' is neither a file nor a model in the models directories, and no server "
+                "answers at %s:%s\n",
+                o->model, ep->host, ep->port);
+    } else {
+        fprintf(stderr, "rkserve run: %s\n", err[0] ? err : "cannot look the model up");
+    }
+    registry_free(reg);
+    config_free(&cfg);
+    return rc;
+}
+
+static int run_local(const run_options *po)
+{
+    run_options o = *po;
+    if (o.n_images) {
+        fprintf(stderr, "rkserve run: images are read by a running server (rkserve serve); start one, or leave "
+                        "--image out\n");
+        return 1;
+    }
     runner r = {0};
     r.ops = engine_for_path(o.model);
     if (!r.ops) {
@@ -345,9 +417,6 @@ int cmd_run(int argc, char **argv)
                      sizeof warn);
     if (warn[0] && !o.raw) fprintf(stderr, "rkserve run: %s\n", warn);
 
-    struct sigaction sa = {0};
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: Ctrl-C interrupts a read */
 
     int rc = 0;
     if (o.prompt && o.raw) {

@@ -43,5 +43,38 @@ check "typed text is not echoed back" bash -c "! grep -q 'and again' '$out'"
 check "/clear acknowledged" grep -q 'Cleared the conversation' "$out"
 check "turn after /clear starts clean" grep -q '(0 reused)' <(sed -n 3p <(grep 'prompt' "$err"))
 
+# names: through a running server when one answers, else from the models directory
+dir=$(mktemp -d); srvlog=$(mktemp)
+ln -s "$(realpath "$model")" "$dir/llama-f32.gguf"; echo '{"name": "llama:cli"}' >"$dir/llama-f32.json"
+export RKSERVE_HOST=127.0.0.1:1 RKSERVE_MODELS=$dir  # port 1: nothing listens
+"$bin" run "$model" -p "hello" -n 6 --temp 0 -q >"$out" 2>/dev/null; local_answer=$(cat "$out")
+"$bin" run llama:cli -p "hello" -n 6 --temp 0 -q >"$out" 2>"$err"
+check "a name runs in process when no server answers" test "$local_answer" = "$(cat "$out")"
+"$bin" run nosuch:model -p hi 2>"$err"; rc=$?
+check "an unknown name fails" test $rc -eq 1
+check "an unknown name is explained" grep -q "neither a file nor a model" "$err"
+"$bin" serve --host 127.0.0.1 --port 0 --models "$dir" --threads 1 2>"$srvlog" & srv=$!
+port=""
+for _ in $(seq 100); do
+  port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$srvlog")
+  [ -n "$port" ] && break; sleep 0.05
+done
+export RKSERVE_HOST=127.0.0.1:$port
+"$bin" run llama:cli -p "hello" -n 6 --temp 0 >"$out" 2>"$err"
+check "a name goes to the running server" test "$local_answer" = "$(cat "$out")"
+check "server timings are shown" grep -q 'decode 6 tokens' "$err"
+check "the server loaded it" grep -q 'llama:cli' <("$bin" ps)
+printf 'hello\nand again\n/clear\nhello\n/bye\n' | "$bin" run llama:cli -n 4 --temp 0 >"$out" 2>"$err"
+check "remote chat exits cleanly" test $? -eq 0
+check "remote chat answered three times" test "$(grep -c 'decode 4 tokens' "$err")" -eq 3
+check "remote /clear acknowledged" grep -q 'Cleared the conversation' "$out"
+"$bin" run nosuch:model -p hi 2>"$err"; rc=$?
+check "the server's 404 is reported" bash -c "test $rc -eq 1 && grep -q 'not found' '$err'"
+"$bin" run llama:cli -p hi --image /nonexistent.png 2>"$err"; rc=$?
+check "an unreadable image is refused before sending" bash -c "test $rc -eq 1 && grep -q nonexistent.png '$err'"
+kill $srv; wait $srv
+check "server stopped cleanly" test $? -eq 0
+rm -rf "$dir" "$srvlog"
+
 echo "$passes checks passed, $fails failed"
 exit $((fails > 0))
