@@ -14,6 +14,7 @@
 #include "format/gguf.h"
 #include "engine/cpu/model.h"
 #include "engine/cpu/sampler.h"
+#include "engine/cpu/spans.h"
 #include "engine/cpu/tokenizer.h"
 #include "engine/engine.h"
 #include "util/threadpool.h"
@@ -37,9 +38,11 @@ struct engine_model {
 struct engine_session {
     engine_model *em;
     rk_forward_ctx *fw;
-    int32_t *tokens;  /* the tokens whose keys and values are in the cache */
+    int32_t *tokens;  /* the tokens whose keys and values are in the cache; span positions hold
+                         negative identities (spans.h) */
     int32_t n_past;
     float *logits;
+    const float **embd_rows; /* per token of a batch: its span embedding or NULL */
 };
 
 static double now_ms(void)
@@ -211,7 +214,8 @@ static engine_session *cpu_session_new(engine_model *em, char *err, size_t errle
     s->fw = rk_forward_new(em->model, em->pool, em->n_ctx, em->n_batch, em->kv_type);
     s->tokens = malloc((size_t)em->n_ctx * sizeof(int32_t));
     s->logits = malloc((size_t)em->model->n_vocab * sizeof(float));
-    if (!s->fw || !s->tokens || !s->logits) goto oom;
+    s->embd_rows = malloc((size_t)em->n_batch * sizeof(float *));
+    if (!s->fw || !s->tokens || !s->logits || !s->embd_rows) goto oom;
     return s;
 oom:
     snprintf(err, errlen, "out of memory for a session of %d tokens", em->n_ctx);
@@ -219,6 +223,7 @@ oom:
         rk_forward_free(s->fw);
         free(s->tokens);
         free(s->logits);
+        free(s->embd_rows);
         free(s);
     }
     return NULL;
@@ -230,6 +235,7 @@ static void cpu_session_free(engine_session *s)
     rk_forward_free(s->fw);
     free(s->tokens);
     free(s->logits);
+    free(s->embd_rows);
     free(s);
 }
 
@@ -243,22 +249,40 @@ static bool cancelled(const engine_gen_params *p)
     return p->cancel && atomic_load(p->cancel);
 }
 
+typedef enum { PREFILL_OK, PREFILL_CANCELLED, PREFILL_NO_EMBD } prefill_result;
+
 /* Runs tokens[from, to) of s->tokens through the model in batches; the
- * logits of the last one land in s->logits. */
-static bool prefill(engine_session *s, int32_t from, int32_t to, const engine_gen_params *p)
+ * logits of the last one land in s->logits. Span positions take their
+ * embeddings from p's spans, found by identity (positions move when the
+ * context shifts). */
+static prefill_result prefill(engine_session *s, int32_t from, int32_t to, const engine_gen_params *p)
 {
+    int32_t d = s->em->model->n_embd;
     for (int32_t i = from; i < to; i += s->em->n_batch) {
-        if (cancelled(p)) return false;
+        if (cancelled(p)) return PREFILL_CANCELLED;
         int32_t n = to - i < s->em->n_batch ? to - i : s->em->n_batch;
-        rk_forward(s->fw, s->tokens + i, n, i, i + n == to ? s->logits : NULL, false, NULL);
+        bool any = false;
+        for (int32_t t = 0; t < n; t++) {
+            int32_t id = s->tokens[i + t];
+            s->embd_rows[t] = NULL;
+            if (id >= 0) continue;
+            s->embd_rows[t] = rk_spans_find(p->spans, p->n_spans, id, d);
+            if (!s->embd_rows[t]) {
+                s->n_past = i;
+                return PREFILL_NO_EMBD;
+            }
+            any = true;
+        }
+        rk_forward_embd(s->fw, s->tokens + i, any ? s->embd_rows : NULL, n, i, i + n == to ? s->logits : NULL,
+                        false, NULL);
         s->n_past = i + n;
     }
-    return true;
+    return PREFILL_OK;
 }
 
 /* Frees room when the context is full: keeps the first n_keep tokens and the
  * newer half of the rest, and recomputes their cache (positions move). */
-static bool shift_context(engine_session *s, int32_t n_keep, const engine_gen_params *p)
+static prefill_result shift_context(engine_session *s, int32_t n_keep, const engine_gen_params *p)
 {
     int32_t n_ctx = s->em->n_ctx;
     if (n_keep > n_ctx / 2) n_keep = n_ctx / 2;
@@ -285,24 +309,44 @@ static int cpu_generate(engine_session *s, const int32_t *prompt, int64_t n_prom
                  em->n_ctx);
         return -1;
     }
+    if (rk_spans_check(p->spans, p->n_spans, n_prompt, err, errlen) != 0) return -1;
+    /* The prompt as the session keeps it: span positions hold identities
+     * (placeholder tokens there are not read). */
+    int32_t *ident = malloc((size_t)n_prompt * sizeof(int32_t));
+    if (!ident) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rk_spans_identities(p->spans, p->n_spans, prompt, n_prompt, ident);
+    /* tokens outside the spans must be real (the spans are ordered) */
+    int32_t j = 0;
     for (int64_t i = 0; i < n_prompt; i++) {
+        while (j < p->n_spans && p->spans[j].pos + p->spans[j].n_tokens <= i) j++;
+        if (j < p->n_spans && p->spans[j].pos <= i) continue;
         if (prompt[i] < 0 || prompt[i] >= em->model->n_vocab) {
             snprintf(err, errlen, "token id %d is outside the vocabulary (0..%d)", prompt[i], em->model->n_vocab - 1);
+            free(ident);
             return -1;
         }
     }
     /* Reuse the longest kept prefix; at least the last prompt token is
      * recomputed so its logits are fresh. */
     int32_t keep = 0;
-    while (keep < s->n_past && keep < n_prompt - 1 && s->tokens[keep] == prompt[keep]) keep++;
-    memcpy(s->tokens + keep, prompt + keep, (size_t)(n_prompt - keep) * sizeof(int32_t));
+    while (keep < s->n_past && keep < n_prompt - 1 && s->tokens[keep] == ident[keep]) keep++;
+    memcpy(s->tokens + keep, ident + keep, (size_t)(n_prompt - keep) * sizeof(int32_t));
+    free(ident);
     s->n_past = keep;
     stats->reused_tokens = keep;
 
     double t0 = now_ms();
-    if (!prefill(s, keep, (int32_t)n_prompt, p)) {
-        stats->finish = ENGINE_FINISH_CANCELLED;
+    prefill_result pr = prefill(s, keep, (int32_t)n_prompt, p);
+    if (pr != PREFILL_OK) {
         stats->prefill_ms = now_ms() - t0;
+        if (pr == PREFILL_NO_EMBD) {
+            snprintf(err, errlen, "an embedding span position has no embedding");
+            return -1;
+        }
+        stats->finish = ENGINE_FINISH_CANCELLED;
         return 0;
     }
     double t1 = now_ms();
@@ -315,7 +359,7 @@ static int cpu_generate(engine_session *s, const int32_t *prompt, int64_t n_prom
     }
     int32_t window = p->sampling.repeat_last_n < 0 ? s->n_past : p->sampling.repeat_last_n;
     for (int32_t i = s->n_past - window < 0 ? 0 : s->n_past - window; i < s->n_past; i++)
-        sampler_accept(smp, s->tokens[i]);
+        if (s->tokens[i] >= 0) sampler_accept(smp, s->tokens[i]);
 
     char piece[256];
     if (p->max_tokens == 0) stats->finish = ENGINE_FINISH_LENGTH;
@@ -351,8 +395,10 @@ static int cpu_generate(engine_session *s, const int32_t *prompt, int64_t n_prom
          * one that does not never pays for it. */
         if (stats->finish != ENGINE_FINISH_NONE) break;
         if (s->n_past >= em->n_ctx) {
-            if (!shift_context(s, p->n_keep, p)) {
-                stats->finish = ENGINE_FINISH_CANCELLED;
+            prefill_result sr = shift_context(s, p->n_keep, p);
+            if (sr != PREFILL_OK) {
+                /* a span the caller no longer passes cannot be recomputed */
+                stats->finish = sr == PREFILL_CANCELLED ? ENGINE_FINISH_CANCELLED : ENGINE_FINISH_CONTEXT;
                 break;
             }
             stats->context_shifts++;
@@ -509,8 +555,9 @@ static int cpu_restore(engine_session *s, const char *path, char *err, size_t er
         uint64_t stored;
         if (!ok || fread(&stored, sizeof stored, 1, f) != 1 || stored != h || fgetc(f) != EOF)
             why = "it is truncated or corrupt";
+        /* negative ids are embedding span identities */
         for (int32_t i = 0; !why && i < hdr.n_past; i++)
-            if (s->tokens[i] < 0 || s->tokens[i] >= s->em->model->n_vocab) why = "it holds invalid tokens";
+            if (s->tokens[i] >= s->em->model->n_vocab) why = "it holds invalid tokens";
     }
     fclose(f);
     if (why) {

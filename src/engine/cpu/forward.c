@@ -165,26 +165,49 @@ static void quantize_worker(void *arg, int ith, int nth)
 /* With same_input the activations already in xq (from the previous product,
  * over the same x) are reused when they are in the type this weight needs:
  * Q, K and V, and gate and up, share their input. */
-static void matmul(rk_forward_ctx *c, const rk_weight *w, const float *x, int32_t n, float *y, bool same_input)
+static size_t xq_row_bytes(const rk_weight *w)
+{
+    uint32_t act_type = kernels_get()->types[w->type]->vec_dot_type;
+    return (ggml_row_size(act_type, w->n_in) + 63) & ~(size_t)63;
+}
+
+static void matmul_run(threadpool *pool, const rk_weight *w, const float *x, int32_t n, float *y, void *xq,
+                       bool convert)
 {
     const rk_kernels *k = kernels_get();
     const rk_type_ops *ops = k->types[w->type];
     uint32_t act_type = ops->vec_dot_type;
-    size_t xq_row = ggml_row_size(act_type, w->n_in);
-    xq_row = (xq_row + 63) & ~(size_t)63;
-    if (!same_input || c->xq_type != act_type) {
+    size_t xq_row = xq_row_bytes(w);
+    if (convert) {
         quantize_job q = {
             .act_ops = act_type == GGML_TYPE_F32 ? NULL : k->types[act_type],
-            .x = x, .n_in = w->n_in, .n = n, .xq = c->xq, .xq_row = xq_row,
+            .x = x, .n_in = w->n_in, .n = n, .xq = xq, .xq_row = xq_row,
         };
         if (n > 1)
-            threadpool_run(c->pool, quantize_worker, &q);
+            threadpool_run(pool, quantize_worker, &q);
         else
             quantize_worker(&q, 0, 1);
-        c->xq_type = act_type;
     }
-    matmul_job j = {.w = w, .ops = ops, .xq = c->xq, .xq_row = xq_row, .n = n, .y = y};
-    threadpool_run(c->pool, matmul_worker, &j);
+    matmul_job j = {.w = w, .ops = ops, .xq = xq, .xq_row = xq_row, .n = n, .y = y};
+    threadpool_run(pool, matmul_worker, &j);
+}
+
+static void matmul(rk_forward_ctx *c, const rk_weight *w, const float *x, int32_t n, float *y, bool same_input)
+{
+    uint32_t act_type = kernels_get()->types[w->type]->vec_dot_type;
+    bool convert = !same_input || c->xq_type != act_type;
+    matmul_run(c->pool, w, x, n, y, c->xq, convert);
+    c->xq_type = act_type;
+}
+
+size_t rk_matmul_scratch_bytes(const rk_weight *w, int32_t n)
+{
+    return (size_t)n * xq_row_bytes(w);
+}
+
+void rk_matmul_pool(threadpool *pool, const rk_weight *w, const float *x, int32_t n, float *y, void *xq)
+{
+    matmul_run(pool, w, x, n, y, xq, true);
 }
 
 void rk_matmul(rk_forward_ctx *c, const rk_weight *w, const float *x, int32_t n, float *y)
@@ -334,11 +357,22 @@ static float silu(float x)
 void rk_forward(rk_forward_ctx *c, const int32_t *tokens, int32_t n, int32_t pos0, float *logits,
                 bool all_logits, float *hidden)
 {
+    rk_forward_embd(c, tokens, NULL, n, pos0, logits, all_logits, hidden);
+}
+
+void rk_forward_embd(rk_forward_ctx *c, const int32_t *tokens, const float *const *embd, int32_t n, int32_t pos0,
+                     float *logits, bool all_logits, float *hidden)
+{
     const rk_model *m = c->m;
     int64_t d = m->n_embd;
     int32_t q_dim = m->n_head * m->head_dim;
 
-    for (int32_t t = 0; t < n; t++) rk_weight_row_f32(&m->tok_embd, tokens[t], c->x + (size_t)t * d);
+    for (int32_t t = 0; t < n; t++) {
+        if (embd && embd[t])
+            memcpy(c->x + (size_t)t * d, embd[t], (size_t)d * sizeof(float));
+        else
+            rk_weight_row_f32(&m->tok_embd, tokens[t], c->x + (size_t)t * d);
+    }
     rope_tables(c, n, pos0);
 
     for (int li = 0; li < m->n_layer; li++) {

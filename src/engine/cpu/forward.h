@@ -46,8 +46,20 @@ void *rk_forward_kv_span(const rk_forward_ctx *c, int layer, bool values, size_t
 void rk_forward(rk_forward_ctx *c, const int32_t *tokens, int32_t n, int32_t pos0, float *logits,
                 bool all_logits, float *hidden);
 
+/* rk_forward where embd[t], when embd and embd[t] are not NULL, is the input
+ * of token t (n_embd floats) in place of its token embedding: how image
+ * embeddings enter the prompt. tokens[t] is then not read. */
+void rk_forward_embd(rk_forward_ctx *c, const int32_t *tokens, const float *const *embd, int32_t n, int32_t pos0,
+                     float *logits, bool all_logits, float *hidden);
+
 /* y[t][r] = dot(W row r, x[t]) for t < n: a matrix product with the weight's
  * own kernel, rows split over the pool. Exposed for tests and embeddings. */
 void rk_matmul(rk_forward_ctx *c, const rk_weight *w, const float *x, int32_t n, float *y);
+
+/* The same product without a forward context (the vision encoder): xq is
+ * 64-byte aligned scratch of rk_matmul_scratch_bytes(w, n) bytes for the
+ * converted activations. */
+size_t rk_matmul_scratch_bytes(const rk_weight *w, int32_t n);
+void rk_matmul_pool(threadpool *pool, const rk_weight *w, const float *x, int32_t n, float *y, void *xq);
 
 #endif
