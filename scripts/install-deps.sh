@@ -20,7 +20,8 @@ APT_PACKAGES=(
 # arm64 builds of what rkcore and the unit tests link, for `make aarch64`
 # (Debian multiarch; needs the arm64 architecture enabled in dpkg)
 CROSS_PACKAGES=(libcmocka-dev:arm64 libjansson-dev:arm64 libmicrohttpd-dev:arm64
-  libturbojpeg0-dev:arm64 libjpeg62-turbo-dev:arm64 libpng-dev:arm64 libwebp-dev:arm64)
+  libturbojpeg0-dev:arm64 libjpeg62-turbo-dev:arm64 libpng-dev:arm64 libwebp-dev:arm64
+  libcurl4-openssl-dev:arm64 libssl-dev:arm64)
 
 missing=()
 for p in "${APT_PACKAGES[@]}" "${CROSS_PACKAGES[@]}"; do
