@@ -7,7 +7,7 @@ AARCH64_BUILD := build-aarch64
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps test demo bench asan aarch64 clean
+.PHONY: all deps test demo bench asan aarch64 install clean
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null
@@ -35,6 +35,10 @@ asan: deps
 aarch64: deps
 	cmake -S . -B $(AARCH64_BUILD) -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(AARCH64_BUILD) -j $(JOBS)
+
+# PREFIX=/usr/local by default; DESTDIR stages into a directory (packaging)
+install: all
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(AARCH64_BUILD)
