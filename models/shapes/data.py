@@ -227,7 +227,7 @@ def heldout(n, start=0):
 def corpus_texts():
     """Every question and answer form, for training the tokenizer."""
     texts = ["User:", "User: ", "\nAssistant:", DESCRIBE, Q_COLOUR, Q_SHAPE, Q_COUNT,
-             Q_WHERE, Q_BACKGROUND, Q_COMPARE, Q_SAME]
+             Q_WHERE, Q_BACKGROUND, Q_COMPARE, Q_SAME] * 200
     rng = random.Random("tokenizer")
     for _ in range(3000):
         scenes, q, a = random_example(rng)
