@@ -84,6 +84,7 @@ struct api_call {
     chat_output_parser *parser; /* with parse.parse, once started; complete when done */
     bool delta_failed;
     char *text;                 /* everything generated so far */
+    char *answer_prefix;        /* text of the answer the prompt already held, or NULL */
     size_t text_len, text_cap;
     int64_t n_prompt;
     double t_arrival;           /* monotonic ms */

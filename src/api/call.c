@@ -100,6 +100,7 @@ static void call_unref(api_call *c)
     api_parse_opts_free(&c->parse);
     free(c->result.embeddings);
     free(c->text);
+    free(c->answer_prefix);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
@@ -170,6 +171,12 @@ static void sink_start(void *user, const rk_start *st)
         c->parser = chat_output_new(chat_output_format_detect(st->chat->family, st->template_src), &o);
     }
     if (c->stream && c->ops->on_start) c->ops->on_start(c, st);
+    /* the answer's opening that the prompt carries (a forced tool call's tag) */
+    if (c->parser && st->answer_prefix && *st->answer_prefix) {
+        c->answer_prefix = strdup(st->answer_prefix);
+        if (c->stream && chat_output_push(c->parser, st->answer_prefix, strlen(st->answer_prefix), on_delta, c) != 0)
+            c->delta_failed = true;
+    }
     pthread_mutex_lock(&c->mu);
     c->started = true;
     pthread_cond_broadcast(&c->cv);
@@ -212,6 +219,8 @@ static void sink_done(void *user, const rk_result *res)
     }
     if (!c->text) c->text = calloc(1, 1);
     if (c->parser) {
+        if (!c->stream && c->answer_prefix)
+            chat_output_push(c->parser, c->answer_prefix, strlen(c->answer_prefix), NULL, NULL);
         if (!c->stream && c->text) chat_output_push(c->parser, c->text, c->text_len, NULL, NULL);
         chat_output_finish(c->parser, c->stream ? on_delta : NULL, c);
     }

@@ -240,13 +240,34 @@ int openai_chat_request(const json_t *body, rk_request *r, rk_error *e)
     json_t *choice = json_object_get(body, "tool_choice");
     if (choice && !json_is_null(choice)) {
         const char *c = json_string_value(choice);
+        const char *named = json_string_value(json_object_get(json_object_get(choice, "function"), "name"));
         if (c && !strcmp(c, "none")) {
             json_decref(r->tools);
             r->tools = NULL;
+        } else if (c && !strcmp(c, "required")) {
+            r->force_tool_call = true;
+        } else if (named) {
+            r->force_tool_call = true;
+            r->forced_tool = strdup(named);
+            if (!r->forced_tool) return rk_fail(e, 500, NULL, "out of memory");
         } else if (!c || strcmp(c, "auto") != 0) {
             return rk_fail(e, 400, "tool_choice",
-                           "tool_choice must be \"auto\" or \"none\" on this server (forcing a call needs constrained "
-                           "sampling)");
+                           "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+                           "\"function\": {\"name\": ...}}");
+        }
+        if (r->force_tool_call && (!r->tools || json_array_size(r->tools) == 0))
+            return rk_fail(e, 400, "tool_choice", "tool_choice asks for a tool call but the request has no tools");
+        if (r->forced_tool) {
+            bool found = false;
+            size_t k;
+            json_t *t;
+            json_array_foreach(r->tools, k, t) {
+                const char *n = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
+                if (n && !strcmp(n, r->forced_tool)) found = true;
+            }
+            if (!found)
+                return rk_fail(e, 400, "tool_choice", "tool_choice names '%s', which is not among the tools",
+                               r->forced_tool);
         }
     }
     json_t *kwargs = json_object_get(body, "chat_template_kwargs");

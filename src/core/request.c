@@ -67,6 +67,7 @@ void request_free(rk_request *r)
     free(r->model);
     json_decref(r->messages);
     json_decref(r->tools);
+    free(r->forced_tool);
     json_decref(r->template_vars);
     json_decref(r->schema);
     free_input(&r->prompt);

@@ -43,6 +43,8 @@ typedef struct rk_request {
     json_t *messages;
     json_t *tools;           /* array of tool definitions, or NULL */
     json_t *template_vars;   /* extra template variables (chat_template_kwargs), or NULL */
+    bool force_tool_call;    /* tool_choice "required" or a named function */
+    char *forced_tool;       /* the named function, or NULL for any of the tools */
     int enable_thinking;     /* -1 unset, 0 or 1 */
 
     /* RK_KIND_COMPLETION */
@@ -105,6 +107,7 @@ typedef struct {
     const chat_format *chat;
     const char *template_src;   /* the Jinja source chat renders with, or NULL (built-in format) */
     const char *prompt_text;    /* rendered prompt, or NULL for token prompts */
+    const char *answer_prefix;  /* text the prompt ends with that belongs to the answer (a forced call's opening), or "" */
     int64_t n_prompt;           /* prompt tokens */
 } rk_start;
 

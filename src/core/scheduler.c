@@ -12,6 +12,7 @@
 
 #include "core/json_constraint.h"
 #include "core/registry.h"
+#include "core/tool_choice.h"
 
 /* ---- time --------------------------------------------------------------- */
 
@@ -629,12 +630,43 @@ static bool on_gen_text(void *user, const char *text, size_t len)
     return go_on && !atomic_load(&g->j->cancel);
 }
 
-static void start_event(model_entry *m, sched_job *j, const char *prompt_text, int64_t n_prompt)
+static void start_event(model_entry *m, sched_job *j, const char *prompt_text, int64_t n_prompt,
+                        const char *answer_prefix)
 {
     if (!j->sink.on_start) return;
     rk_start st = {.model = m->name, .info = &m->info, .chat = &m->chat, .template_src = m->template_src,
-                   .prompt_text = prompt_text, .n_prompt = n_prompt};
+                   .prompt_text = prompt_text, .n_prompt = n_prompt, .answer_prefix = answer_prefix};
     j->sink.on_start(j->sink.user, &st);
+}
+
+/* tool_choice "required" or named: the answer starts with the family's call
+ * opening (appended to the prompt) and is constrained to a call of an
+ * offered tool, its arguments to the tool's parameter schema when the
+ * constraint can compile it. */
+static int force_tool_call(model_entry *m, rk_request *r, const char **answer_prefix, rk_error *e)
+{
+    if (r->format != RK_FORMAT_TEXT)
+        return rk_fail(e, 400, "tool_choice", "a forced tool call cannot be combined with response_format");
+    chat_output_format fmt = chat_output_format_detect(m->chat.family, m->template_src);
+    char err[512];
+    json_t *schema = tool_choice_schema(r->tools, r->forced_tool, fmt, 1, err, sizeof err);
+    if (!schema) return rk_fail(e, 400, "tool_choice", "%s", err);
+    json_constraint *probe = json_constraint_new(schema, true, err, sizeof err);
+    if (!probe) {
+        json_decref(schema);
+        schema = tool_choice_schema(r->tools, r->forced_tool, fmt, 0, err, sizeof err);
+        probe = schema ? json_constraint_new(schema, true, err, sizeof err) : NULL;
+        if (!probe) {
+            json_decref(schema);
+            return rk_fail(e, 400, "tool_choice", "cannot constrain the output to a tool call: %s", err);
+        }
+    }
+    json_constraint_free(probe);
+    json_decref(r->schema);
+    r->schema = schema;
+    r->format = RK_FORMAT_JSON_SCHEMA;
+    *answer_prefix = tool_choice_prefix(fmt);
+    return 0;
 }
 
 static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
@@ -659,17 +691,29 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
                     m->name, m->ops->name);
             goto out;
         }
-        if (r->format != RK_FORMAT_TEXT || r->sampling.n_logit_bias > 0) {
-            rk_fail(&res->error, 400, r->format != RK_FORMAT_TEXT ? "response_format" : "logit_bias",
-                    "model '%s' runs on the %s engine, which does not expose logits: JSON-constrained output and "
-                    "logit_bias are not available",
+        if (r->format != RK_FORMAT_TEXT || r->sampling.n_logit_bias > 0 || r->force_tool_call) {
+            rk_fail(&res->error, 400,
+                    r->format != RK_FORMAT_TEXT ? "response_format"
+                    : r->force_tool_call        ? "tool_choice"
+                                                : "logit_bias",
+                    "model '%s' runs on the %s engine, which does not expose logits: JSON-constrained output, "
+                    "forced tool calls and logit_bias are not available",
                     m->name, m->ops->name);
             goto out;
         }
     }
+    const char *answer_prefix = "";
+    if (r->kind == RK_KIND_CHAT && r->force_tool_call && force_tool_call(m, r, &answer_prefix, &res->error) != 0)
+        goto out;
     ticket_acquire(&m->compute);
     if (r->kind == RK_KIND_CHAT) {
         text = request_render_chat(r, &m->chat, &res->error);
+        if (text && *answer_prefix) {
+            char *with = malloc(strlen(text) + strlen(answer_prefix) + 1);
+            if (with) strcat(strcpy(with, text), answer_prefix);
+            free(text);
+            text = with;
+        }
         if (text && !text_engine)
             n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
     } else if (r->prompt.text) {
@@ -718,7 +762,7 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     if (window < m->info.n_ctx && (max_tokens < 0 || max_tokens > window - n)) max_tokens = (int32_t)(window - n);
 
     slot *sl = claim(s, m, j, toks, n, false);
-    start_event(m, j, text, n);
+    start_event(m, j, text, n, answer_prefix);
 
     const char *family_stops[8];
     int n_family = r->kind == RK_KIND_CHAT ? chat_builtin_stops(m->chat.family, family_stops, 8) : 0;
@@ -818,7 +862,7 @@ static void run_embed(sched *s, model_entry *m, sched_job *j, rk_result *res)
         return;
     }
     slot *sl = claim(s, m, j, NULL, 0, true);
-    start_event(m, j, NULL, 0);
+    start_event(m, j, NULL, 0, "");
     for (int i = 0; i < r->n_inputs && !res->error.status; i++) {
         if (atomic_load(&j->cancel)) {
             res->finish = TEXTGEN_CANCELLED;
@@ -877,7 +921,7 @@ static void run_job(sched *s, model_entry *m, sched_job *j, rk_result *res_out)
     if (atomic_load(&j->cancel)) {
         res.finish = TEXTGEN_CANCELLED;
     } else if (j->req->kind == RK_KIND_LOAD) {
-        start_event(m, j, NULL, 0);
+        start_event(m, j, NULL, 0, "");
     } else if (j->req->kind == RK_KIND_EMBED) {
         run_embed(s, m, j, &res);
     } else {

@@ -24,6 +24,19 @@ const TOOL_TEMPLATE = `{%- for m in messages %}<|im_start|>{{ m.role }}
 {%- if add_generation_prompt %}<|im_start|>assistant
 {% endif %}`;
 
+// Qwen's form: tools listed in the system turn, calls written back inside
+// <tool_call> tags, so the output parser uses the HERMES format.
+const HERMES_TEMPLATE = `{%- if tools %}<|im_start|>system
+Tools: {% for t in tools %}{{ t.function.name }} {% endfor %}<|im_end|>
+{% endif %}
+{%- for m in messages %}<|im_start|>{{ m.role }}
+{% if m.tool_calls %}{% for c in m.tool_calls %}<tool_call>
+{{ c.function | tojson }}
+</tool_call>{% endfor %}{% else %}{{ m.content }}{% endif %}<|im_end|>
+{% endfor %}
+{%- if add_generation_prompt %}<|im_start|>assistant
+{% endif %}`;
+
 // A template whose generation prompt opens a <think> block, as Qwen3's
 // does for reasoning; the model's text then is reasoning until </think>.
 const THINK_TEMPLATE = `{%- for m in messages %}<|im_start|>{{ m.role }}
@@ -38,7 +51,7 @@ let srv, openai, ollama;
 before(async () => {
   const dir = modelDir();
   // copies of the qwen model (registry copy files) with their own templates
-  for (const [name, tmpl] of [["tooly", TOOL_TEMPLATE], ["thinker", THINK_TEMPLATE]]) {
+  for (const [name, tmpl] of [["tooly", TOOL_TEMPLATE], ["hermes", HERMES_TEMPLATE], ["thinker", THINK_TEMPLATE]]) {
     fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ name: `${name}:test`, from: `${FILES.qwen}.gguf`, chat_template: tmpl }));
   }
   srv = await startServer({ dir });
@@ -217,6 +230,53 @@ describe("tool calls", () => {
       if (part.message.tool_calls) streamed = part.message.tool_calls;
     }
     assert.deepEqual(streamed.map((c) => c.function), r.message.tool_calls.map((c) => c.function));
+  });
+
+  // tool_choice forces a call by constraining the answer to one; tight
+  // parameter schemas keep the random model's arguments short
+  const CITY_TOOL = { type: "function", function: { name: "get_weather", description: "Weather", parameters: { type: "object", properties: { city: { type: "string", maxLength: 8 } }, required: ["city"], additionalProperties: false } } };
+  const TIME_TOOL = { type: "function", function: { name: "get_time", description: "Time", parameters: { type: "object", properties: { tz: { enum: ["utc", "cet"] } }, required: ["tz"], additionalProperties: false } } };
+
+  for (const model of ["tooly:test", "hermes:test"]) {
+    test(`tool_choice required and named force a call (${model})`, async () => {
+      for (const seed of [1, 2, 3]) {
+        const r = await openai.chat.completions.create({ model, messages: ask, tools: [CITY_TOOL, TIME_TOOL], tool_choice: "required", seed, max_tokens: 200 });
+        const c = r.choices[0];
+        assert.equal(c.finish_reason, "tool_calls", JSON.stringify(c.message));
+        const call = c.message.tool_calls[0].function;
+        assert.ok(["get_weather", "get_time"].includes(call.name));
+        const args = JSON.parse(call.arguments);
+        if (call.name === "get_time") assert.ok(["utc", "cet"].includes(args.tz));
+        else assert.equal(typeof args.city, "string");
+      }
+      const named = await openai.chat.completions.create({ model, messages: ask, tools: [CITY_TOOL, TIME_TOOL], tool_choice: { type: "function", function: { name: "get_time" } }, seed: 4, max_tokens: 200 });
+      const call = named.choices[0].message.tool_calls[0].function;
+      assert.equal(call.name, "get_time");
+      assert.ok(["utc", "cet"].includes(JSON.parse(call.arguments).tz));
+      // streamed, the deltas assemble to the same call
+      let name = "", args = "", finish = null;
+      for await (const ch of await openai.chat.completions.create({ model, messages: ask, tools: [CITY_TOOL, TIME_TOOL], tool_choice: { type: "function", function: { name: "get_time" } }, seed: 4, max_tokens: 200, stream: true })) {
+        const d = ch.choices[0];
+        if (!d) continue;
+        if (d.finish_reason) finish = d.finish_reason;
+        for (const tc of d.delta.tool_calls ?? []) {
+          name += tc.function?.name ?? "";
+          args += tc.function?.arguments ?? "";
+        }
+      }
+      assert.equal(finish, "tool_calls");
+      assert.equal(name, "get_time");
+      assert.deepEqual(JSON.parse(args), JSON.parse(call.arguments));
+    });
+  }
+
+  test("tool_choice errors are clear", async () => {
+    await assert.rejects(openai.chat.completions.create({ model: "tooly:test", messages: ask, tools: [CITY_TOOL], tool_choice: { type: "function", function: { name: "nope" } } }),
+      (e) => e.status === 400 && e.param === "tool_choice" && /nope/.test(e.message));
+    await assert.rejects(openai.chat.completions.create({ model: "tooly:test", messages: ask, tool_choice: "required" }),
+      (e) => e.status === 400 && /no tools/.test(e.message));
+    await assert.rejects(openai.chat.completions.create({ model: "tooly:test", messages: ask, tools: [CITY_TOOL], tool_choice: "sometimes" }),
+      (e) => e.status === 400 && e.param === "tool_choice");
   });
 
   test("without tools in the request, call-shaped JSON stays content", async () => {
