@@ -87,6 +87,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     hp = hparams_for(args.shape, args.n_embd)
     t = random_tensors(hp, args.seed)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     mmproj_writer.write_mmproj(args.out, t, hp, ftype=args.type, name=f"synthetic-idefics3-{args.shape}")
     if not args.quiet:
         n = sum(v.size for v in t.values())

@@ -11,3 +11,11 @@ if(EXISTS /usr/bin/python3)
     set_tests_properties(reference/${case} PROPERTIES TIMEOUT 120 LABELS reference)
   endforeach()
 endif()
+
+# A tiny projector next to the engine tests' synthetic models, for unit/test_spans.
+add_test(NAME models/synth-vision
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/../models/synth_vision.py --shape tiny --type F16
+          --n-embd 64 --seed 3 --out ${CMAKE_BINARY_DIR}/test-models/vision-tiny-f16.gguf -q)
+set_tests_properties(models/synth-vision PROPERTIES FIXTURES_SETUP test_models)
+set_tests_properties(unit/test_spans PROPERTIES FIXTURES_REQUIRED test_models
+  ENVIRONMENT "RKSERVE_TEST_MODELS=${CMAKE_BINARY_DIR}/test-models")
