@@ -16,6 +16,7 @@ static const struct {
     {"ps", cmd_ps, "list the models a running server has loaded"},
     {"show", cmd_show, "describe a model of a running server"},
     {"rm", cmd_rm, "delete a model through a running server"},
+    {"pull", cmd_pull, "download a model from Hugging Face or a URL into the models directory"},
     {"doctor", cmd_doctor, "check the board, NPU driver and runtime libraries (--fix-freq pins clocks)"},
 };
 

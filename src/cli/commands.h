@@ -9,6 +9,7 @@ int cmd_list(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 
 #endif
