@@ -580,12 +580,8 @@ static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *us
         fire(e, user, RKLLM_ABI_RUN_ERROR, NULL, -1, NULL);
         return -1;
     }
-    if (rcx.n_pending) { /* a character the run ended inside of */
-        char tail[sizeof rcx.pending + 1];
-        memcpy(tail, rcx.pending, rcx.n_pending);
-        tail[rcx.n_pending] = 0;
-        fire(e, user, RKLLM_ABI_RUN_NORMAL, tail, rcx.gen[rcx.n_gen - 1], NULL);
-    }
+    /* Bytes of a character the run ended inside of are never handed out:
+     * callbacks only carry whole characters. */
     /* The conversation the runtime keeps: the input and what was generated,
      * without the end-of-turn token (the next turn's template writes it). */
     if (ip->keep_history) {

@@ -1,13 +1,17 @@
 #include "engine/engine.h"
+#include "engine/rkllm/rkllm_engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Engines are chosen by content: a GGUF file (whatever its name) runs on the
- * CPU engine. */
+/* Engines are chosen by name, then content: an .rkllm file goes to the NPU
+ * runtime (even a GGUF renamed so, which the emulator runs), any other GGUF
+ * file runs on the CPU engine. */
 const engine_ops *engine_for_path(const char *path)
 {
+    size_t n_path = strlen(path);
+    if (n_path > 6 && strcmp(path + n_path - 6, ".rkllm") == 0) return &rkllm_engine_ops;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     char magic[4] = {0};
