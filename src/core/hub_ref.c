@@ -137,9 +137,11 @@ int hub_ref_parse(const char *ref, hub_ref *out, char *err, size_t errlen)
     }
     if (rest) {
         out->kind = HUB_REF_REPO;
-        /* a tag only in the short form; URLs carry no tags */
-        if (parse_repo_path(rest, out, !url, err, errlen)) return -1;
-        return 0;
+        /* a tag only in the short form; URLs carry no tags, and their
+         * query ("?download=true" from the web page) is dropped */
+        char path[sizeof out->url];
+        snprintf(path, sizeof path, "%.*s", (int)(url ? strcspn(rest, "?#") : strlen(rest)), rest);
+        return parse_repo_path(path, out, !url, err, errlen);
     }
     if (!url) {
         snprintf(err, errlen,
