@@ -27,6 +27,13 @@ typedef struct {
 int openai_routes(const http_route **out);
 int ollama_routes(const http_route **out);
 int admin_routes(const http_route **out);
+int cache_routes(const http_route **out);
+
+/* A chat request's cache_prompts (names of prompt caches): their texts open
+ * the system message (the "system" cache first) and the request is set to
+ * start from the saved state (rk_request.cache_*). 0, or -1 with e (404
+ * for an unknown cache). */
+int api_apply_caches(api_app *a, rk_request *r, rk_error *e);
 
 /* Wire format -> rk_request. r must be request_init'ed; on failure it may be
  * partly filled (request_free it) and e says why (400). */
@@ -130,6 +137,8 @@ int api_stop(const json_t *v, rk_request *r, const char *param, rk_error *e);
 /* Message content: a string, null, or a list of parts of which only text
  * parts are accepted (joined with "\n"). *out is malloc'd. */
 int api_content_text(const json_t *content, const char *param, char **out, rk_error *e);
+/* "cache_prompts": a cache name or a list of them, kept in r. */
+int api_cache_prompts(const json_t *body, rk_request *r, rk_error *e);
 /* Token ids: an array of non-negative integers. */
 int api_token_list(const json_t *v, const char *param, int32_t **out, int64_t *n, rk_error *e);
 /* A JSON schema for constrained output: compiled once to refuse what the

@@ -309,8 +309,13 @@ void api_run(http_req *r, api_app *app, rk_request *req, const api_call_ops *ops
         return;
     }
     rk_sink sink = {.on_start = sink_start, .on_text = sink_text, .on_done = sink_done, .user = c};
-    rk_error e;
-    c->job = sched_submit(app->sched, req, &sink, &e);
+    rk_error e = {0};
+    if (api_apply_caches(app, req, &e) != 0) {
+        request_destroy(req);
+        c->job = NULL;
+    } else {
+        c->job = sched_submit(app->sched, req, &sink, &e);
+    }
     if (!c->job) {
         atomic_store(&c->refs, 1);
         call_unref(c);

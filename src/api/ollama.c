@@ -155,6 +155,7 @@ int ollama_chat_request(const json_t *body, rk_request *r, rk_error *e)
         return 0;
     }
     r->kind = RK_KIND_CHAT;
+    if (api_cache_prompts(body, r, e)) return -1;
     r->messages = json_array();
     size_t i;
     json_t *m;

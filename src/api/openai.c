@@ -270,6 +270,7 @@ int openai_chat_request(const json_t *body, rk_request *r, rk_error *e)
                                r->forced_tool);
         }
     }
+    if (api_cache_prompts(body, r, e)) return -1;
     json_t *kwargs = json_object_get(body, "chat_template_kwargs");
     if (kwargs && !json_is_null(kwargs)) {
         if (!json_is_object(kwargs))

@@ -190,3 +190,16 @@ char *api_base64(const void *data, size_t n)
     out[o] = 0;
     return out;
 }
+
+int api_cache_prompts(const json_t *body, rk_request *r, rk_error *e)
+{
+    json_t *v = json_object_get(body, "cache_prompts");
+    if (!v || json_is_null(v)) return 0;
+    bool ok = json_is_string(v) || json_is_array(v);
+    size_t i;
+    json_t *x;
+    if (json_is_array(v)) json_array_foreach(v, i, x) ok = ok && json_is_string(x);
+    if (!ok) return rk_fail(e, 400, "cache_prompts", "cache_prompts must be a cache name or a list of names");
+    r->cache_prompts = json_incref(v);
+    return 0;
+}

@@ -52,7 +52,7 @@ int cmd_serve(int argc, char **argv)
 
     http_route routes[64];
     int n_routes = 0;
-    int (*tables[])(const http_route **) = {openai_routes, ollama_routes, admin_routes, pull_routes};
+    int (*tables[])(const http_route **) = {openai_routes, ollama_routes, admin_routes, pull_routes, cache_routes};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         const http_route *rt;
         int n = tables[t](&rt);

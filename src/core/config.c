@@ -38,6 +38,8 @@ static const opt_def OPTIONS[] = {
     {"cors", "RKSERVE_CORS", T_STR, OFF(cors_origin), 0, 0, "ORIGIN", "allow browsers from ORIGIN ('*' for any; default: off)"},
     {"chat-template", "RKSERVE_CHAT_TEMPLATE", T_STR, OFF(chat_template_file), 0, 0, "FILE",
      "Jinja chat template for every model, instead of each model's own"},
+    {"cache-dir", "RKSERVE_CACHE_DIR", T_STR, OFF(cache_dir), 0, 0, "DIR",
+     "where prompt caches (/v1/cache) are kept (default ~/.rkserve/cache)"},
     {"memory-budget", "RKSERVE_MEMORY_BUDGET", T_SIZE, OFF(memory_budget), 0, 0, "SIZE",
      "bytes of loaded models before idle ones are unloaded: 8G, 512M (default: 3/4 of RAM)"},
     {"max-body", "RKSERVE_MAX_BODY", T_SIZE, OFF(max_body), 0, 0, "SIZE", "largest request body (default 32M)"},
@@ -68,6 +70,8 @@ void config_defaults(rk_config *c)
         } else {
             free(dir);
         }
+        c->cache_dir = malloc(n);
+        if (c->cache_dir) snprintf(c->cache_dir, n, "%s/.rkserve/cache", home);
     }
     c->keep_alive_ms = 5 * 60 * 1000;
     c->max_queue = 512;
@@ -92,6 +96,7 @@ void config_free(rk_config *c)
     free(c->api_key);
     free(c->cors_origin);
     free(c->chat_template_file);
+    free(c->cache_dir);
     free(c->config_file);
     memset(c, 0, sizeof *c);
 }

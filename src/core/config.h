@@ -26,6 +26,7 @@ typedef struct {
     int threads;              /* compute threads per model; 0: one per core */
     char *cors_origin;        /* NULL: no CORS headers */
     char *chat_template_file; /* Jinja template used for every model instead of its own */
+    char *cache_dir;          /* prompt caches (default ~/.rkserve/cache) */
     uint64_t memory_budget;   /* bytes for loaded models; 0: three quarters of RAM */
     uint64_t max_body;        /* bytes of a request body */
     int max_connections;

@@ -68,6 +68,10 @@ void request_free(rk_request *r)
     json_decref(r->messages);
     json_decref(r->tools);
     free(r->forced_tool);
+    json_decref(r->cache_prompts);
+    free(r->cache_dir);
+    free(r->cache_name);
+    free(r->cache_content);
     json_decref(r->template_vars);
     json_decref(r->schema);
     free_input(&r->prompt);

@@ -17,6 +17,7 @@ typedef enum {
     RK_KIND_COMPLETION, /* a prompt used as is (text or token ids) */
     RK_KIND_EMBED,      /* one pooled vector per input */
     RK_KIND_LOAD,       /* only load the model (Ollama's empty prompt) */
+    RK_KIND_CACHE,      /* build a prompt cache's state (cache_dir, cache_name, cache_content) */
 } rk_kind;
 
 typedef enum {
@@ -67,6 +68,15 @@ typedef struct rk_request {
     int32_t num_ctx;         /* requested context (Ollama); 0: the server's */
     int32_t n_keep;          /* < 0: a full context ends the answer; else shift it keeping this many tokens */
 
+    /* prompt caches (core/prompt_cache.h): the state of the prefix that
+     * renders cache_content as the system message is kept in cache_dir as
+     * cache_name; a chat request starts from it (building it first when
+     * it is missing or stale), an RK_KIND_CACHE request only builds it */
+    json_t *cache_prompts;   /* a chat request's cache names (string or list) as given, or NULL */
+    char *cache_dir;
+    char *cache_name;
+    char *cache_content;
+
     /* scheduling */
     bool has_keep_alive;
     int64_t keep_alive_ms;   /* as rk_config.keep_alive_ms */
@@ -113,6 +123,8 @@ typedef struct {
 
 typedef struct {
     rk_error error;             /* error.status 0: success */
+    int64_t cache_tokens;       /* prompt cache: tokens of its prefix (0 when unknown: text engines) */
+    bool cache_built;           /* its state was (re)built by this request */
     textgen_finish finish;
     engine_stats stats;
     double queue_ms;            /* submitted until a session took it (includes loading) */

@@ -1,5 +1,6 @@
 #include "core/scheduler.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/json_constraint.h"
+#include "core/prompt_cache.h"
 #include "core/registry.h"
 #include "core/tool_choice.h"
 
@@ -639,6 +641,169 @@ static void start_event(model_entry *m, sched_job *j, const char *prompt_text, i
     j->sink.on_start(j->sink.user, &st);
 }
 
+/* ---- prompt caches ---------------------------------------------------- */
+
+static bool ignore_token(void *user, int32_t token, const char *piece, size_t len)
+{
+    (void)user, (void)token, (void)piece, (void)len;
+    return true;
+}
+
+/* The text a prompt cache's state holds: the conversation rendered with the
+ * cached content as its system message, cut right after that content (so
+ * it is a prefix of every prompt whose system message starts with it). */
+static char *cache_prefix_text(model_entry *m, const rk_request *r, rk_error *e)
+{
+    rk_request tmp;
+    request_init(&tmp);
+    tmp.messages = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", r->cache_content, "role",
+                             "user", "content", "?");
+    tmp.template_vars = r->template_vars ? json_incref(r->template_vars) : NULL;
+    tmp.enable_thinking = r->enable_thinking;
+    char *text = tmp.messages ? request_render_chat(&tmp, &m->chat, e) : NULL;
+    request_free(&tmp);
+    if (!text) {
+        if (!e->status) rk_fail(e, 500, NULL, "out of memory");
+        return NULL;
+    }
+    char *at = *r->cache_content ? strstr(text, r->cache_content) : NULL;
+    if (!at) {
+        free(text);
+        rk_fail(e, 400, "cache_prompts", "the model's chat template does not show a system message as given, so a "
+                                         "prompt cache cannot be placed");
+        return NULL;
+    }
+    at[strlen(r->cache_content)] = 0;
+    return text;
+}
+
+/* DIR/NAME-KEY.state, where KEY hashes the prefix, the model file and the
+ * engine: a changed system cache, model or engine names another file. */
+static char *cache_state_path(const model_entry *m, const rk_request *r, const char *prefix)
+{
+    size_t n = strlen(prefix) + strlen(m->entry->digest) + strlen(m->ops->name) + 3;
+    char *key_src = malloc(n), hash[65];
+    if (!key_src) return NULL;
+    snprintf(key_src, n, "%s\n%s\n%s", prefix, m->entry->digest, m->ops->name);
+    prompt_cache_hash(key_src, hash);
+    free(key_src);
+    size_t pn = strlen(r->cache_dir) + strlen(r->cache_name) + 32;
+    char *path = malloc(pn);
+    if (path) snprintf(path, pn, "%s/%s-%.16s.state", r->cache_dir, r->cache_name, hash);
+    return path;
+}
+
+/* Removes NAME-*.state files of a cache other than keep (stale states). */
+static void cache_drop_stale(const char *dir, const char *name, const char *keep)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const char *keep_base = strrchr(keep, '/') ? strrchr(keep, '/') + 1 : keep;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!prompt_cache_is_state_of(de->d_name, name) || !strcmp(de->d_name, keep_base)) continue;
+        size_t pn = strlen(dir) + strlen(de->d_name) + 2;
+        char *p = malloc(pn);
+        if (p) {
+            snprintf(p, pn, "%s/%s", dir, de->d_name);
+            unlink(p);
+            free(p);
+        }
+    }
+    closedir(d);
+}
+
+/* Brings the session to a prompt cache's prefix: nothing when it already
+ * holds it, else restores the saved state; a missing state, or one the
+ * engine refuses (another model, corrupt), is rebuilt by prefilling the
+ * prefix and saved atomically. Called holding the model's compute turn. */
+static int cache_prepare(model_entry *m, slot *sl, const rk_request *r, rk_result *res)
+{
+    bool text_engine = !m->info.has_tokenizer;
+    char *prefix = cache_prefix_text(m, r, &res->error);
+    if (!prefix) return -1;
+    int32_t *ptoks = NULL;
+    int64_t np = 0;
+    if (!text_engine) {
+        np = engine_tokenize_alloc(m->ops, m->em, prefix, engine_prompt_wants_bos(&m->info, prefix), &ptoks);
+        if (np < 0) {
+            free(prefix);
+            return rk_fail(&res->error, 500, NULL, "out of memory");
+        }
+        if (np >= m->info.n_ctx) {
+            free(prefix);
+            free(ptoks);
+            return rk_fail(&res->error, 400, "cache_prompts", "the cached text has %lld tokens; the context holds %d",
+                           (long long)np, m->info.n_ctx);
+        }
+    }
+    res->cache_tokens = np;
+    char *path = cache_state_path(m, r, prefix);
+    int rc = -1;
+    char err[512] = "";
+    if (!path) {
+        rk_fail(&res->error, 500, NULL, "out of memory");
+        goto out;
+    }
+    const int32_t *kept;
+    int64_t nk = text_engine ? 0 : m->ops->kept_tokens(sl->sess, &kept);
+    if (!text_engine && nk >= np && np > 0 && !memcmp(kept, ptoks, (size_t)np * sizeof *ptoks)) {
+        rc = 0; /* this session already continues from the cached text */
+        goto out;
+    }
+    if (access(path, R_OK) == 0) {
+        if (m->ops->restore(sl->sess, path, err, sizeof err) == 0) {
+            rc = 0;
+            goto out;
+        }
+        fprintf(stderr, "rkserve: prompt cache %s refused (%s); rebuilding it\n", path, err);
+        unlink(path);
+    }
+    m->ops->session_reset(sl->sess);
+    engine_gen_params gp = {.sampling = r->sampling, .max_tokens = 0, .n_keep = -1};
+    engine_stats st;
+    int g = text_engine ? m->ops->generate_text(sl->sess, prefix, &gp, ignore_token, NULL, &st, err, sizeof err)
+                        : m->ops->generate(sl->sess, ptoks, np, &gp, ignore_token, NULL, &st, err, sizeof err);
+    if (g != 0) {
+        rk_fail(&res->error, 500, NULL, "building the prompt cache failed: %s", err);
+        goto out;
+    }
+    if (text_engine && st.prompt_tokens > 0) res->cache_tokens = st.prompt_tokens;
+    res->stats.prefill_ms += st.prefill_ms;
+    size_t tl = strlen(path) + 8;
+    char *tmp = malloc(tl);
+    if (tmp) snprintf(tmp, tl, "%s.tmp", path);
+    if (!tmp) {
+        rk_fail(&res->error, 500, NULL, "out of memory");
+    } else if (m->ops->save(sl->sess, tmp, err, sizeof err) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        rk_fail(&res->error, 500, NULL, "saving the prompt cache failed: %s", err[0] ? err : strerror(errno));
+    } else {
+        res->cache_built = true;
+        cache_drop_stale(r->cache_dir, r->cache_name, path);
+        rc = 0;
+    }
+    free(tmp);
+out:
+    free(path);
+    free(prefix);
+    free(ptoks);
+    return rc;
+}
+
+/* RK_KIND_CACHE: builds (or checks) a cache's state on the session with the
+ * least to lose. */
+static void run_cache(sched *s, model_entry *m, sched_job *j, rk_result *res)
+{
+    slot *sl = claim(s, m, j, NULL, 0, true);
+    start_event(m, j, NULL, 0, "");
+    ticket_acquire(&m->compute);
+    cache_prepare(m, sl, j->req, res);
+    ticket_release(&m->compute);
+    unclaim(s, sl);
+    res->stats.prompt_tokens = (int32_t)res->cache_tokens;
+}
+
 /* tool_choice "required" or named: the answer starts with the family's call
  * opening (appended to the prompt) and is constrained to a call of an
  * offered tool, its arguments to the tool's parameter schema when the
@@ -762,6 +927,15 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     if (window < m->info.n_ctx && (max_tokens < 0 || max_tokens > window - n)) max_tokens = (int32_t)(window - n);
 
     slot *sl = claim(s, m, j, toks, n, false);
+    if (r->cache_content) {
+        ticket_acquire(&m->compute);
+        int crc = cache_prepare(m, sl, r, res);
+        ticket_release(&m->compute);
+        if (crc != 0) {
+            unclaim(s, sl);
+            goto out;
+        }
+    }
     start_event(m, j, text, n, answer_prefix);
 
     const char *family_stops[8];
@@ -922,6 +1096,8 @@ static void run_job(sched *s, model_entry *m, sched_job *j, rk_result *res_out)
         res.finish = TEXTGEN_CANCELLED;
     } else if (j->req->kind == RK_KIND_LOAD) {
         start_event(m, j, NULL, 0, "");
+    } else if (j->req->kind == RK_KIND_CACHE) {
+        run_cache(s, m, j, &res);
     } else if (j->req->kind == RK_KIND_EMBED) {
         run_embed(s, m, j, &res);
     } else {
@@ -1201,6 +1377,7 @@ static void fill_status(sched *s, model_entry *m, sched_model_status *st)
     st->chat_template = dup_or_null(tmpl);
     /* pointers into the engine are not valid once the lock is dropped */
     st->info.engine = st->info.name = st->info.bos_text = st->info.eos_text = NULL;
+    if (st->loaded && m->ops) st->info.engine = m->ops->name; /* engine tables are static */
     st->info.arch = st->arch;
     st->info.chat_template = st->chat_template;
 }
