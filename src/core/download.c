@@ -305,6 +305,7 @@ typedef struct {
     int write_errno;
     dl_sha256 *sha;
     bool cancelled;
+    CURLcode cr;
 } xfer;
 
 static size_t on_file(char *data, size_t size, size_t nmemb, void *ud)
@@ -416,7 +417,7 @@ static int transfer(xfer *x, handle *hd, const char *partial, char *err, size_t 
     curl_easy_setopt(hd->c, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(hd->c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(hd->c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->offset);
-    CURLcode cr = curl_easy_perform(hd->c);
+    CURLcode cr = x->cr = curl_easy_perform(hd->c);
     header_finish(&hd->hs);
     long code = response_code(hd->c);
     hd->hs.h->status = (int)code;
@@ -510,8 +511,10 @@ int dl_file(const dl_request *rq, dl_result *res, char *err, size_t errlen)
         handle_close(&hd);
         free(x.errbody.buf);
         x.errbody = (membuf){0};
-        /* 416: the range lies beyond what the server has; the partial is stale */
-        if (rc && res->hdr.status == 416 && x.offset && attempt == 0) {
+        /* 416: the range lies beyond what the server has, so the partial is
+         * stale; a 200 to a range request (curl: no range support): the
+         * server cannot resume. Either way, once more from the start. */
+        if (rc && (res->hdr.status == 416 || x.cr == CURLE_RANGE_ERROR) && x.offset && attempt == 0) {
             if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0) break;
             x.offset = 0;
             x.written = 0;

@@ -14,6 +14,8 @@ import { sha256, startHub } from "./hub.mjs";
 
 const QWEN = fs.readFileSync(path.join(TEST_MODELS, "qwen3-q8.gguf"));
 const EXTRA = Buffer.alloc(5000, 0x42);
+const SLOW = Buffer.alloc(200000, 0x17);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let hub, srv, dir, client;
 
@@ -22,6 +24,7 @@ before(async () => {
     repos: {
       "test/Chat-GGUF": { files: { "chat-Q4_K_M.gguf": QWEN, "chat-Q8_0.gguf": EXTRA, "README.md": Buffer.from("hi") } },
       "test/Gated": { files: { "gated-Q4_0.gguf": EXTRA }, token: "hf_secret" },
+      "test/Slow": { files: { "slow-Q4_0.gguf": SLOW }, slow: { "slow-Q4_0.gguf": 4000 } },
     },
   });
   dir = modelDir();
@@ -89,4 +92,43 @@ test("failures arrive as {error} and the client throws them", async () => {
   });
   await assert.rejects(client.pull({ model: "not-a-reference", stream: false }), (err) => err.status_code === 400);
   assert.ok(!fs.existsSync(path.join(dir, "hf.co", "test", "Gated", "gated-Q4_0.gguf")));
+});
+
+test("a client that goes away cancels the pull, and the next pull resumes it", async () => {
+  const ac = new AbortController();
+  const res = await fetch(`${srv.url}/api/pull`, {
+    method: "POST",
+    body: JSON.stringify({ model: "hf.co/test/Slow" }),
+    signal: ac.signal,
+  });
+  assert.equal(res.headers.get("content-type"), "application/x-ndjson");
+  const reader = res.body.getReader();
+  let text = "";
+  while (!/"completed":[1-9]/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  ac.abort();
+  const dirSlow = path.join(dir, "hf.co", "test", "Slow");
+  const partial = path.join(dirSlow, "slow-Q4_0.gguf.partial");
+  // the download stops: the partial file stops growing well short of the end
+  let size = -1;
+  for (let i = 0; i < 50; i++) {
+    await sleep(150);
+    const now = fs.statSync(partial).size;
+    if (now === size) break;
+    size = now;
+  }
+  assert.ok(size > 0 && size < SLOW.length, `partial ${size}`);
+  assert.ok(!fs.existsSync(path.join(dirSlow, "slow-Q4_0.gguf")));
+
+  const mark = hub.log.length;
+  assert.deepEqual(await client.pull({ model: "hf.co/test/Slow", stream: false }), { status: "success" });
+  const ranges = hub.log
+    .slice(mark)
+    .filter((r) => r.path.startsWith("/cdn/"))
+    .map((r) => r.range);
+  assert.deepEqual(ranges, [`bytes=${size}-`]);
+  assert.ok(fs.readFileSync(path.join(dirSlow, "slow-Q4_0.gguf")).equals(SLOW));
 });

@@ -17,7 +17,8 @@ export const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("h
 const sha1 = (buf) => crypto.createHash("sha1").update(buf).digest("hex");
 
 // repos: { "owner/repo": { files: { path: Buffer }, commit, token, pageSize,
-//   dropOnce: { path: bytes }, corrupt: { path: offset } } }
+//   dropOnce: { path: bytes }, corrupt: { path: offset },
+//   slow: { path: bytes per 20 ms }, ignoreRange: true } }
 // direct: { name: { data: Buffer, etag: true } }
 export async function startHub({ repos = {}, direct = {} } = {}) {
   const log = [];
@@ -73,7 +74,7 @@ export async function startHub({ repos = {}, direct = {} } = {}) {
     res.end(JSON.stringify(page));
   }
 
-  function sendBytes(req, res, data, { etag, dropAt, corruptAt } = {}) {
+  function sendBytes(req, res, data, { etag, dropAt, corruptAt, slow, ignoreRange } = {}) {
     let body = data;
     if (corruptAt !== undefined) {
       body = Buffer.from(data);
@@ -82,7 +83,7 @@ export async function startHub({ repos = {}, direct = {} } = {}) {
     const headers = { "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream" };
     if (etag) headers.ETag = etag;
     let start = 0;
-    const range = req.headers.range && /^bytes=(\d+)-$/.exec(req.headers.range);
+    const range = !ignoreRange && req.headers.range && /^bytes=(\d+)-$/.exec(req.headers.range);
     if (range) {
       start = Number(range[1]);
       if (start >= body.length) {
@@ -99,6 +100,18 @@ export async function startHub({ repos = {}, direct = {} } = {}) {
       // half the file, then the connection goes away
       res.write(body.subarray(start, dropAt), () => setTimeout(() => req.socket.destroy(), 50));
       return;
+    }
+    if (slow) {
+      let pos = start;
+      const tick = () => {
+        if (res.destroyed) return;
+        const end = Math.min(pos + slow, body.length);
+        res.write(body.subarray(pos, end));
+        pos = end;
+        if (pos >= body.length) res.end();
+        else setTimeout(tick, 20);
+      };
+      return tick();
     }
     res.end(body.subarray(start));
   }
@@ -154,6 +167,8 @@ export async function startHub({ repos = {}, direct = {} } = {}) {
         opts.dropAt = drop;
       }
       if (repo.corrupt?.[blob.path] !== undefined) opts.corruptAt = repo.corrupt[blob.path];
+      opts.slow = repo.slow?.[blob.path];
+      opts.ignoreRange = repo.ignoreRange;
       return sendBytes(req, res, blob.data, opts);
     }
     if ((m = /^\/files\/([^/]+)$/.exec(path)) && direct[m[1]]) {

@@ -55,6 +55,12 @@ const REPOS = {
   },
   "test/Rk-Only": { files: { "Tiny-1.5B-w8a8-rk3588.rkllm": bytes(900, 16) } },
   "test/Resume": { files: { "big-Q4_0.gguf": bytes(300000, 10) }, dropOnce: { "big-Q4_0.gguf": 120000 } },
+  "test/NoRange": {
+    files: { "norange-Q4_0.gguf": bytes(200000, 17) },
+    dropOnce: { "norange-Q4_0.gguf": 90000 },
+    ignoreRange: true,
+  },
+  "test/Slow": { files: { "slow-Q4_0.gguf": bytes(150000, 18) }, slow: { "slow-Q4_0.gguf": 5000 } },
   "test/Corrupt": { files: { "bad-Q4_0.gguf": bytes(50000, 11) }, corrupt: { "bad-Q4_0.gguf": 31337 } },
   "test/Gated": { files: { "gated-Q8_0.gguf": bytes(7000, 12) }, token: "hf_secret" },
   "test/Paged": {
@@ -257,6 +263,34 @@ describe("transfers", () => {
     assert.match(third.stderr, /already complete/);
   });
 
+  test("a server that ignores the Range is read again from the start", async () => {
+    const models = freshDir();
+    const first = await pull("hf.co/test/NoRange", { models });
+    assert.equal(first.code, 1);
+    const mark = hub.log.length;
+    const second = await pull("hf.co/test/NoRange", { models });
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(cdnRequests(mark)[0].range, /^bytes=\d+-$/);
+    const file = path.join(repoDir(models, "test/NoRange"), "norange-Q4_0.gguf");
+    assert.ok(fs.readFileSync(file).equals(REPOS["test/NoRange"].files["norange-Q4_0.gguf"]));
+  });
+
+  test("a second pull of a file being pulled is refused; the first completes", async () => {
+    const models = freshDir();
+    const first = pull("hf.co/test/Slow", { models });
+    const partial = path.join(repoDir(models, "test/Slow"), "slow-Q4_0.gguf.partial");
+    for (let i = 0; i < 200 && !(fs.existsSync(partial) && fs.statSync(partial).size > 0); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    const second = await pull("hf.co/test/Slow", { models });
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /being pulled already/);
+    const done = await first;
+    assert.equal(done.code, 0, done.stderr);
+    // off a terminal, progress is plain lines every tenth or so
+    assert.match(done.stderr, /\npulling slow-Q4_0\.gguf: [1-9]\d% \(/);
+    assert.doesNotMatch(done.stderr, /\r/);
+  });
+
   test("a corrupted byte fails verification and leaves no model file", async () => {
     const models = freshDir();
     const r = await pull("hf.co/test/Corrupt", { models });
@@ -280,6 +314,11 @@ describe("transfers", () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.ok(hub.log.slice(mark).some((r) => r.auth === "Bearer hf_secret"));
     assert.ok(fs.existsSync(path.join(repoDir(models, "test/Gated"), "gated-Q8_0.gguf")));
+    // the token file huggingface-cli login writes
+    const hfHome = fs.mkdtempSync(path.join(tmp, "hfhome-"));
+    fs.writeFileSync(path.join(hfHome, "token"), "hf_secret\n");
+    const fromFile = await pull("hf.co/test/Gated", { models: freshDir(), env: { HF_HOME: hfHome } });
+    assert.equal(fromFile.code, 0, fromFile.stderr);
   });
 
   test("a repository that does not exist is a clear error", async () => {
