@@ -2,7 +2,7 @@
 # rkserve doctor on saved board trees: verdict lines, exit codes, --json and
 # --fix-freq (on a copy, never on this machine's /sys).
 set -u
-bin=$1 fixtures=$2
+bin=$1 fixtures=$2 build=${3:-}
 fails=0 passes=0
 check() { # name, condition command...
   local name=$1; shift
@@ -86,6 +86,15 @@ assert o["verdict"]=="fail" and o["npu_ready"] is False
 assert d["driver"]["verdict"]=="fail" and "0.9.6" in d["driver"]["detail"] and "6.1" in d["driver"]["fix"]
 assert d["librkllmrt.so"]["verdict"]=="ok" and "fix" not in d["librkllmrt.so"]
 ' "$out"
+
+# this machine, with the emulators as the runtime: the loader really opens them
+if [ -n "$build" ] && [ -f "$build/emulator/v1.2/librkllmrt.so" ] && [ -f "$build/emulator/rknn/librknnrt.so" ]; then
+  RKLLM_LIB=$build/emulator/v1.2/librkllmrt.so RKNN_LIB=$build/emulator/rknn/librknnrt.so doctor
+  check "emulated rkllm loads, version read" has '^ok +librkllmrt\.so +.*/emulator/v1\.2/librkllmrt\.so, version 1\.2\.3 '
+  check "emulated rknn loads, version read" has '^ok +librknnrt\.so +.*/emulator/rknn/librknnrt\.so, version 2\.3\.2 '
+  RKNN_LIB=$build/emulator/v1.2/librkllmrt.so doctor
+  check "a library without rknn_init is refused" has '^fail +librknnrt\.so +.*librkllmrt\.so does not export rknn_init$'
+fi
 
 doctor --root /nonexistent-root; rc=$?
 check "bad --root exits 2" test $rc -eq 2
