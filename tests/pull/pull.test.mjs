@@ -291,6 +291,31 @@ describe("transfers", () => {
     assert.doesNotMatch(done.stderr, /\r/);
   });
 
+  test("a full disk is reported as such", { skip: !fs.existsSync("/dev/full") && "no /dev/full" }, async () => {
+    // the partial file is a link to /dev/full, where every write fails with ENOSPC
+    const models = freshDir();
+    const dir = repoDir(models, "test/Corrupt");
+    fs.mkdirSync(dir, { recursive: true });
+    fs.symlinkSync("/dev/full", path.join(dir, "bad-Q4_0.gguf.partial"));
+    const r = await pull("hf.co/test/Corrupt", { models });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /disk full writing .*bad-Q4_0\.gguf\.partial/);
+    assert.ok(!fs.existsSync(path.join(dir, "bad-Q4_0.gguf")));
+  });
+
+  test("on a terminal, progress is one redrawn bar", { skip: !fs.existsSync("/usr/bin/script") && "no script(1)" }, async () => {
+    const models = freshDir();
+    const home = fs.mkdtempSync(path.join(tmp, "home-"));
+    const cmd = [BIN, "pull", "--models", models, "hf.co/test/Slow"].map((a) => `'${a}'`).join(" ");
+    const env = { PATH: process.env.PATH, HOME: home, HF_HOME: home, HF_ENDPOINT: hub.url, TERM: "dumb" };
+    const out = await new Promise((resolve) =>
+      execFile("/usr/bin/script", ["-qec", cmd, "/dev/null"], { env }, (err, stdout) => resolve({ err, stdout })),
+    );
+    assert.equal(out.err, null, out.stdout);
+    assert.match(out.stdout, /\rpulling slow-Q4_0\.gguf +\d+% \[#* *\]/);
+    assert.match(out.stdout, /100% \[#{30}\]/);
+  });
+
   test("a corrupted byte fails verification and leaves no model file", async () => {
     const models = freshDir();
     const r = await pull("hf.co/test/Corrupt", { models });
