@@ -46,6 +46,7 @@ check "no /etc file outside /usr prefixes" test ! -e "$tmp/opt/etc/default/rkser
 unit=$src/deploy/rkserve.service
 check "unit: dedicated user" grep -qx 'User=rkserve' "$unit"
 check "unit: models under /var/lib/rkserve" grep -qx 'Environment=RKSERVE_MODELS=/var/lib/rkserve/models' "$unit"
+check "unit: prompt caches under /var/lib/rkserve" grep -qx 'Environment=RKSERVE_CACHE_DIR=/var/lib/rkserve/cache' "$unit"
 check "unit: restarts on failure" grep -qx 'Restart=on-failure' "$unit"
 check "unit: NPU nodes allowed" bash -c "grep -qx 'DeviceAllow=char-drm rw' '$unit' && grep -qx 'DeviceAllow=/dev/rknpu rw' '$unit' && ! grep -q '^PrivateDevices=yes' '$unit'"
 if command -v systemd-analyze >/dev/null; then
