@@ -481,12 +481,15 @@ int dl_file(const dl_request *rq, dl_result *res, char *err, size_t errlen)
     int rc = 0;
     struct stat st;
     uint64_t offset = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    if (rq->size && offset > rq->size) { /* not this file's beginning */
-        if (ftruncate(fd, 0) != 0) offset = rq->size;
-        else offset = 0;
+    if (rq->size && offset > rq->size) { /* longer than the file: not its beginning */
+        if (ftruncate(fd, 0) != 0) {
+            snprintf(err, errlen, "cannot reset %s: %s", partial, strerror(errno));
+            rc = 500;
+        }
+        offset = 0;
     }
     dl_sha256_reset(sha);
-    if (offset && dl_sha256_file(sha, partial, offset) != 0) { /* hash what is there, then go on */
+    if (!rc && offset && dl_sha256_file(sha, partial, offset) != 0) { /* hash what is there, then go on */
         if (ftruncate(fd, 0) != 0) {
             snprintf(err, errlen, "cannot reset %s: %s", partial, strerror(errno));
             rc = 500;
