@@ -139,6 +139,17 @@ int api_stop(const json_t *v, rk_request *r, const char *param, rk_error *e);
 int api_content_text(const json_t *content, const char *param, char **out, rk_error *e);
 /* "cache_prompts": a cache name or a list of them, kept in r. */
 int api_cache_prompts(const json_t *body, rk_request *r, rk_error *e);
+/* Like api_content_text, and image parts too ("image_url" with a data: URI,
+ * an http(s) URL or a file path): each is added to r and marked in the
+ * text with RK_IMAGE_MARK where it stands. */
+int api_content_with_images(const json_t *content, const char *param, rk_request *r, char **out, rk_error *e);
+/* Ollama's "images" of obj (base64 strings, or data: URIs) added to r;
+ * *marks receives one RK_IMAGE_MARK per image (malloc'd; NULL when none),
+ * which Ollama places before the text. */
+int api_ollama_images(const json_t *obj, rk_request *r, char **marks, rk_error *e);
+/* Fetches the images given by URL or path (allowed by --allow-image-urls
+ * and --image-dir, bounded in bytes and time). 0, or -1 with e (400). */
+int api_load_images(api_app *a, rk_request *r, rk_error *e);
 /* Token ids: an array of non-negative integers. */
 int api_token_list(const json_t *v, const char *param, int32_t **out, int64_t *n, rk_error *e);
 /* A JSON schema for constrained output: compiled once to refuse what the

@@ -310,7 +310,7 @@ void api_run(http_req *r, api_app *app, rk_request *req, const api_call_ops *ops
     }
     rk_sink sink = {.on_start = sink_start, .on_text = sink_text, .on_done = sink_done, .user = c};
     rk_error e = {0};
-    if (api_apply_caches(app, req, &e) != 0) {
+    if (api_apply_caches(app, req, &e) != 0 || api_load_images(app, req, &e) != 0) {
         request_destroy(req);
         c->job = NULL;
     } else {

@@ -124,13 +124,17 @@ int ollama_generate_request(const json_t *body, rk_request *r, rk_error *e)
     json_t *ctx = json_object_get(body, "context");
     if (json_is_array(ctx) && json_array_size(ctx) > 0)
         return rk_fail(e, 400, "context", "context (the deprecated token history) is not supported; use /api/chat");
-    if (has_images(body)) return rk_fail(e, 400, "images", "image input is not supported by this server yet");
     if (common_fields(body, r, e)) return -1;
     if (!*prompt) {
+        if (has_images(body)) return rk_fail(e, 400, "prompt", "images need a prompt");
         r->kind = RK_KIND_LOAD;
         return 0;
     }
+    char *marks;
+    if (api_ollama_images(body, r, &marks, e)) return -1;
     if (raw) {
+        /* a raw prompt places the images itself, with the model's image marker */
+        free(marks);
         r->kind = RK_KIND_COMPLETION;
         if (!(r->prompt.text = strdup(prompt))) return rk_fail(e, 500, NULL, "out of memory");
         return 0;
@@ -138,7 +142,8 @@ int ollama_generate_request(const json_t *body, rk_request *r, rk_error *e)
     r->kind = RK_KIND_CHAT;
     r->messages = json_array();
     if (system && *system) json_array_append_new(r->messages, json_pack("{s:s, s:s}", "role", "system", "content", system));
-    json_t *user = json_pack("{s:s, s:s}", "role", "user", "content", prompt);
+    json_t *user = json_pack("{s:s, s:s+}", "role", "user", "content", marks ? marks : "", prompt);
+    free(marks);
     if (!user) return rk_fail(e, 400, "prompt", "prompt is not valid UTF-8");
     json_array_append_new(r->messages, user);
     return 0;
@@ -164,11 +169,16 @@ int ollama_chat_request(const json_t *body, rk_request *r, rk_error *e)
         if (!json_is_object(m) || !role) return rk_fail(e, 400, "messages", "message %zu needs a role", i);
         if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "tool"))
             return rk_fail(e, 400, "messages", "message %zu has an unknown role '%s'", i, role);
-        if (has_images(m)) return rk_fail(e, 400, "images", "image input is not supported by this server yet");
         json_t *content = json_object_get(m, "content");
         if (content && !json_is_null(content) && !json_is_string(content))
             return rk_fail(e, 400, "messages", "message %zu: content must be a string", i);
-        json_t *tm = json_pack("{s:s, s:s}", "role", role, "content", content ? json_string_value(content) : "");
+        char *marks = NULL;
+        if (has_images(m) && strcmp(role, "user") != 0)
+            return rk_fail(e, 400, "images", "message %zu: only user messages may carry images", i);
+        if (api_ollama_images(m, r, &marks, e)) return -1;
+        json_t *tm = json_pack("{s:s, s:s+}", "role", role, "content", marks ? marks : "",
+                               content ? json_string_value(content) : "");
+        free(marks);
         if (!tm) return rk_fail(e, 400, "messages", "message %zu: content is not valid UTF-8", i);
         json_array_append_new(r->messages, tm);
         json_t *calls = json_object_get(m, "tool_calls");

@@ -210,7 +210,9 @@ int openai_chat_request(const json_t *body, rk_request *r, rk_error *e)
         if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "tool"))
             return rk_fail(e, 400, "messages", "message %zu has an unknown role '%s'", i, role);
         char *content;
-        if (api_content_text(json_object_get(m, "content"), "messages", &content, e)) return -1;
+        int crc = !strcmp(role, "user") ? api_content_with_images(json_object_get(m, "content"), "messages", r, &content, e)
+                                        : api_content_text(json_object_get(m, "content"), "messages", &content, e);
+        if (crc) return -1;
         json_t *tm = json_pack("{s:s, s:s}", "role", role, "content", content);
         free(content);
         if (!tm) return rk_fail(e, 400, "messages", "message %zu: content is not valid UTF-8", i);

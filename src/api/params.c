@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "media/base64.h"
 #include "core/json_constraint.h"
 
 int api_opt_number(const json_t *obj, const char *key, double min, double max, double *out, rk_error *e)
@@ -201,5 +202,105 @@ int api_cache_prompts(const json_t *body, rk_request *r, rk_error *e)
     if (json_is_array(v)) json_array_foreach(v, i, x) ok = ok && json_is_string(x);
     if (!ok) return rk_fail(e, 400, "cache_prompts", "cache_prompts must be a cache name or a list of names");
     r->cache_prompts = json_incref(v);
+    return 0;
+}
+
+/* An image reference: a data: URI is decoded at once; an http(s) URL or a
+ * file path is kept for api_load_images. */
+static int add_image_ref(rk_request *r, const char *url, const char *param, rk_error *e)
+{
+    if (strncmp(url, "data:", 5) != 0) {
+        if (!*url) return rk_fail(e, 400, param, "an image part has an empty url");
+        return request_add_image(r, NULL, 0, url, e);
+    }
+    const char *comma = strchr(url, ',');
+    if (!comma || !memmem(url, (size_t)(comma - url), ";base64", 7))
+        return rk_fail(e, 400, param, "image %d: a data: URI must be base64 (data:image/png;base64,...)", r->n_images + 1);
+    uint8_t *bytes;
+    size_t n;
+    char err[160];
+    if (b64_decode(comma + 1, strlen(comma + 1), &bytes, &n, err, sizeof err) != 0)
+        return rk_fail(e, 400, param, "image %d: %s", r->n_images + 1, err);
+    int rc = request_add_image(r, bytes, n, NULL, e);
+    free(bytes);
+    return rc;
+}
+
+int api_content_with_images(const json_t *content, const char *param, rk_request *r, char **out, rk_error *e)
+{
+    if (!json_is_array(content)) return api_content_text(content, param, out, e);
+    *out = NULL;
+    size_t total = 1, i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        if (!json_is_object(part) || !type)
+            return rk_fail(e, 400, param, "each part of '%s' must be an object with a 'type'", param);
+        if (!strcmp(type, "image_url") || !strcmp(type, "input_image")) {
+            json_t *iu = json_object_get(part, "image_url");
+            const char *url = json_is_string(iu) ? json_string_value(iu) : json_string_value(json_object_get(iu, "url"));
+            if (!url) return rk_fail(e, 400, param, "an image part needs 'image_url': {\"url\": ...}");
+            if (add_image_ref(r, url, param, e)) return -1;
+            total += 1;
+        } else if (!strcmp(type, "text") || !strcmp(type, "input_text")) {
+            json_t *t = json_object_get(part, "text");
+            if (!json_is_string(t)) return rk_fail(e, 400, param, "a text part of '%s' needs a string 'text'", param);
+            total += json_string_length(t) + 1;
+        } else {
+            return rk_fail(e, 400, param, "content parts of type '%s' are not supported; send text and image_url parts",
+                           type);
+        }
+    }
+    char *buf = malloc(total);
+    if (!buf) return rk_fail(e, 500, NULL, "out of memory");
+    size_t n = 0;
+    bool last_text = false;
+    json_array_foreach(content, i, part) {
+        json_t *t = json_object_get(part, "text");
+        const char *type = json_string_value(json_object_get(part, "type"));
+        if (!strcmp(type, "text") || !strcmp(type, "input_text")) {
+            if (last_text) buf[n++] = '\n';
+            memcpy(buf + n, json_string_value(t), json_string_length(t));
+            n += json_string_length(t);
+            last_text = true;
+        } else {
+            buf[n++] = RK_IMAGE_MARK[0];
+            last_text = false;
+        }
+    }
+    buf[n] = 0;
+    *out = buf;
+    return 0;
+}
+
+int api_ollama_images(const json_t *obj, rk_request *r, char **marks, rk_error *e)
+{
+    *marks = NULL;
+    json_t *imgs = json_object_get(obj, "images");
+    if (!imgs || json_is_null(imgs)) return 0;
+    if (!json_is_array(imgs)) return rk_fail(e, 400, "images", "images must be a list of base64 strings");
+    size_t n = json_array_size(imgs), i;
+    json_t *v;
+    json_array_foreach(imgs, i, v) {
+        const char *b = json_string_value(v);
+        if (!b) return rk_fail(e, 400, "images", "images must be a list of base64 strings");
+        /* clients sometimes send a data: URI here too */
+        if (!strncmp(b, "data:", 5)) {
+            if (add_image_ref(r, b, "images", e)) return -1;
+            continue;
+        }
+        uint8_t *bytes;
+        size_t len;
+        char err[160];
+        if (b64_decode(b, json_string_length(v), &bytes, &len, err, sizeof err) != 0)
+            return rk_fail(e, 400, "images", "image %d: %s", r->n_images + 1, err);
+        int rc = request_add_image(r, bytes, len, NULL, e);
+        free(bytes);
+        if (rc) return -1;
+    }
+    *marks = malloc(n + 1);
+    if (!*marks) return rk_fail(e, 500, NULL, "out of memory");
+    memset(*marks, RK_IMAGE_MARK[0], n);
+    (*marks)[n] = 0;
     return 0;
 }

@@ -15,6 +15,9 @@ void chat_format_init(chat_format *f, const char *template_src, const char *arch
     if (template_src && *template_src) {
         char err[256];
         f->tmpl = jinja_parse(template_src, strlen(template_src), err, sizeof err);
+        /* templates written for VLM processors look at each part's "type" */
+        f->takes_parts = strstr(template_src, "['type']") || strstr(template_src, "[\"type\"]") ||
+                         strstr(template_src, ".type ==") || strstr(template_src, ".type==");
         if (!f->tmpl && warn)
             snprintf(warn, warnlen, "the model's chat template does not parse (%s); using the built-in %s format",
                      err, chat_builtin_name(f->family));

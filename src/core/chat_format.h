@@ -14,6 +14,7 @@ typedef struct {
     chat_family family;         /* for stop strings, and the fallback */
     jinja_template *tmpl;       /* the model's template, or NULL */
     char *bos_text, *eos_text;  /* what the template sees as bos_token / eos_token */
+    bool takes_parts;           /* the template reads content parts by "type" (VLM templates) */
 } chat_format;
 
 /* template_src may be NULL. A template that does not parse is reported in

@@ -40,6 +40,14 @@ static const opt_def OPTIONS[] = {
      "Jinja chat template for every model, instead of each model's own"},
     {"cache-dir", "RKSERVE_CACHE_DIR", T_STR, OFF(cache_dir), 0, 0, "DIR",
      "where prompt caches (/v1/cache) are kept (default ~/.rkserve/cache)"},
+    {"vision-presets", "RKSERVE_VISION_PRESETS", T_STR, OFF(vision_presets_file), 0, 0, "FILE",
+     "JSON file of vision presets, added to (or replacing by name) the shipped ones"},
+    {"image-dir", "RKSERVE_IMAGE_DIR", T_STR, OFF(image_dirs), 0, 0, "DIR[:DIR]",
+     "directories whose files requests may name as images (default: none)"},
+    {"allow-image-urls", "RKSERVE_ALLOW_IMAGE_URLS", T_BOOL, OFF(allow_image_urls), 0, 0, NULL,
+     "fetch http(s) image URLs given in requests (default: off)"},
+    {"max-image-size", "RKSERVE_MAX_IMAGE_SIZE", T_SIZE, OFF(max_image_bytes), 0, 0, "SIZE",
+     "largest encoded image (default 20M)"},
     {"memory-budget", "RKSERVE_MEMORY_BUDGET", T_SIZE, OFF(memory_budget), 0, 0, "SIZE",
      "bytes of loaded models before idle ones are unloaded: 8G, 512M (default: 3/4 of RAM)"},
     {"max-body", "RKSERVE_MAX_BODY", T_SIZE, OFF(max_body), 0, 0, "SIZE", "largest request body (default 32M)"},
@@ -77,6 +85,7 @@ void config_defaults(rk_config *c)
     c->max_queue = 512;
     c->parallel = 1;
     c->max_body = 32u << 20;
+    c->max_image_bytes = 20u << 20;
     c->max_connections = 256;
     c->timeout_s = 60;
 }
@@ -97,6 +106,8 @@ void config_free(rk_config *c)
     free(c->cors_origin);
     free(c->chat_template_file);
     free(c->cache_dir);
+    free(c->vision_presets_file);
+    free(c->image_dirs);
     free(c->config_file);
     memset(c, 0, sizeof *c);
 }

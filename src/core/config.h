@@ -27,6 +27,10 @@ typedef struct {
     char *cors_origin;        /* NULL: no CORS headers */
     char *chat_template_file; /* Jinja template used for every model instead of its own */
     char *cache_dir;          /* prompt caches (default ~/.rkserve/cache) */
+    char *vision_presets_file; /* more vision presets (JSON), added to the shipped ones */
+    char *image_dirs;         /* ':'-separated directories image paths may come from; NULL: none */
+    bool allow_image_urls;    /* fetch http(s) image URLs */
+    uint64_t max_image_bytes; /* encoded size of one image */
     uint64_t memory_budget;   /* bytes for loaded models; 0: three quarters of RAM */
     uint64_t max_body;        /* bytes of a request body */
     int max_connections;

@@ -78,6 +78,11 @@ void request_free(rk_request *r)
     for (int i = 0; i < r->n_inputs; i++) free_input(&r->inputs[i]);
     free(r->inputs);
     free(r->logit_bias);
+    for (int i = 0; i < r->n_images; i++) {
+        free(r->images[i].url);
+        free(r->images[i].data);
+    }
+    free(r->images);
     for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
     free(r->stop);
     memset(r, 0, sizeof *r);
@@ -105,6 +110,85 @@ bool request_add_stop(rk_request *r, const char *s)
     if (!(l[r->n_stop] = strdup(s))) return false;
     r->n_stop++;
     return true;
+}
+
+int request_add_image(rk_request *r, const uint8_t *data, size_t len, const char *url, rk_error *e)
+{
+    if (r->n_images >= RK_MAX_IMAGES) return rk_fail(e, 400, "images", "at most %d images per request", RK_MAX_IMAGES);
+    rk_req_image *v = realloc(r->images, (size_t)(r->n_images + 1) * sizeof *v);
+    if (!v) return rk_fail(e, 500, NULL, "out of memory");
+    r->images = v;
+    rk_req_image *im = &v[r->n_images];
+    memset(im, 0, sizeof *im);
+    if (data) {
+        im->data = malloc(len ? len : 1);
+        if (!im->data) return rk_fail(e, 500, NULL, "out of memory");
+        memcpy(im->data, data, len);
+        im->len = len;
+    } else if (!(im->url = strdup(url))) {
+        return rk_fail(e, 500, NULL, "out of memory");
+    }
+    r->n_images++;
+    return 0;
+}
+
+/* s with every RK_IMAGE_MARK replaced by marker, malloc'd. */
+static char *replace_marks(const char *s, const char *marker)
+{
+    size_t n = 0, ml = strlen(marker);
+    for (const char *p = s; *p; p++) n += *p == RK_IMAGE_MARK[0] ? ml : 1;
+    char *out = malloc(n + 1), *o = out;
+    if (!out) return NULL;
+    for (const char *p = s; *p; p++) {
+        if (*p == RK_IMAGE_MARK[0]) {
+            memcpy(o, marker, ml);
+            o += ml;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+/* The content as Hugging Face processors give it to VLM templates: a list
+ * of {"type": "text", "text"} and {"type": "image"} parts in order. */
+static json_t *content_parts(const char *s)
+{
+    json_t *parts = json_array();
+    const char *start = s;
+    for (const char *p = s;; p++) {
+        if (*p && *p != RK_IMAGE_MARK[0]) continue;
+        if (p > start) json_array_append_new(parts, json_pack("{s:s, s:s%}", "type", "text", "text", start, (size_t)(p - start)));
+        if (!*p) break;
+        json_array_append_new(parts, json_pack("{s:s}", "type", "image"));
+        start = p + 1;
+    }
+    return parts;
+}
+
+/* A copy of the messages for rendering, with image marks resolved. */
+static json_t *render_messages(const json_t *messages, const char *marker, bool parts)
+{
+    json_t *out = json_deep_copy(messages);
+    size_t i;
+    json_t *m;
+    json_array_foreach(out, i, m) {
+        const char *c = json_string_value(json_object_get(m, "content"));
+        if (!c) continue;
+        if (parts) {
+            json_object_set_new(m, "content", content_parts(c));
+        } else if (strchr(c, RK_IMAGE_MARK[0])) {
+            char *with = replace_marks(c, marker);
+            if (!with) {
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(m, "content", json_string(with));
+            free(with);
+        }
+    }
+    return out;
 }
 
 /* Without a Jinja template only plain role/content turns can be rendered. */
@@ -148,18 +232,31 @@ static char *render_builtin(const rk_request *r, const chat_format *f, rk_error 
     return out;
 }
 
-char *request_render_chat(const rk_request *r, const chat_format *f, rk_error *e)
+char *request_render_chat(const rk_request *r, const chat_format *f, const char *image_marker, rk_error *e)
 {
-    if (!f->tmpl) return render_builtin(r, f, e);
+    if (!image_marker) image_marker = "<image>";
+    json_t *msgs = r->messages ? render_messages(r->messages, image_marker, f->tmpl && f->takes_parts)
+                               : json_array();
+    if (!msgs) {
+        rk_fail(e, 500, NULL, "out of memory");
+        return NULL;
+    }
+    if (!f->tmpl) {
+        rk_request view = *r;
+        view.messages = msgs;
+        char *out = render_builtin(&view, f, e);
+        json_decref(msgs);
+        return out;
+    }
     json_t *ctx = json_object();
     if (!ctx) {
+        json_decref(msgs);
         rk_fail(e, 500, NULL, "out of memory");
         return NULL;
     }
     /* caller-supplied variables first, so the fixed ones below win */
     if (r->template_vars) json_object_update(ctx, r->template_vars);
-    if (r->messages) json_object_set(ctx, "messages", r->messages);
-    else json_object_set_new(ctx, "messages", json_array());
+    json_object_set_new(ctx, "messages", msgs);
     if (r->tools && json_array_size(r->tools) > 0) json_object_set(ctx, "tools", r->tools);
     json_object_set_new(ctx, "add_generation_prompt", json_true());
     json_object_set_new(ctx, "bos_token", json_string(f->bos_text ? f->bos_text : ""));

@@ -26,6 +26,20 @@ typedef enum {
     RK_FORMAT_JSON_SCHEMA, /* JSON matching request.schema */
 } rk_format;
 
+/* Where an image stands in a chat message's content: the renderer turns it
+ * into the model's image marker (or an image part for templates that take
+ * content parts). A control character, so typed text rarely holds it. */
+#define RK_IMAGE_MARK "\x1f"
+#define RK_MAX_IMAGES 16
+
+/* An image of a request: its encoded bytes, or until the API layer loads
+ * it, where to get them (an http(s) URL or a local file path). */
+typedef struct {
+    char *url;
+    uint8_t *data;
+    size_t len;
+} rk_req_image;
+
 /* Text or token ids (exactly one of them). */
 typedef struct {
     char *text;
@@ -50,6 +64,11 @@ typedef struct rk_request {
 
     /* RK_KIND_COMPLETION */
     rk_input prompt;
+
+    /* images in the order their marks appear (chat: RK_IMAGE_MARK in message
+     * contents; completion: the model's own image marker in the prompt) */
+    rk_req_image *images;
+    int n_images;
 
     /* RK_KIND_EMBED */
     rk_input *inputs;
@@ -103,12 +122,19 @@ void request_free(rk_request *r);
 rk_request *request_new(void);
 void request_destroy(rk_request *r);
 
+/* Adds an image: a copy of its bytes, or (data NULL) of the URL. 0, or -1
+ * with e (400 past RK_MAX_IMAGES, 500 out of memory). */
+int request_add_image(rk_request *r, const uint8_t *data, size_t len, const char *url, rk_error *e);
+
 /* Adds a stop string (a copy); false when out of memory. */
 bool request_add_stop(rk_request *r, const char *s);
 
 /* Renders a chat request with the model's format. A malloc'd prompt, or
- * NULL with e filled (400 when the conversation does not fit the format). */
-char *request_render_chat(const rk_request *r, const chat_format *f, rk_error *e);
+ * NULL with e filled (400 when the conversation does not fit the format).
+ * Image marks become image_marker (NULL: "<image>"); a Jinja template that
+ * looks at content parts ("type") gets every content as a list of text and
+ * image parts instead, as Hugging Face processors pass them. */
+char *request_render_chat(const rk_request *r, const chat_format *f, const char *image_marker, rk_error *e);
 
 /* What the scheduler reports when a request starts running. */
 typedef struct {

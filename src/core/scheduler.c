@@ -15,6 +15,7 @@
 #include "core/prompt_cache.h"
 #include "core/registry.h"
 #include "core/tool_choice.h"
+#include "core/vision_input.h"
 
 /* ---- time --------------------------------------------------------------- */
 
@@ -141,6 +142,8 @@ struct model_entry {
     double loaded_at, load_ms;
     uint64_t mem_bytes;
     ticket_lock compute;
+    vision_pipe vision;      /* the image encoder and preset, when the model has one that opened */
+    char *vision_err;        /* why images cannot be read, when it has a companion that did not open */
     model_entry *next;
 };
 
@@ -157,6 +160,7 @@ struct sched {
     bool stopping;
     model_entry *models;
     double avg_job_ms;       /* smoothed, for Retry-After */
+    vision_presets presets;  /* shipped, then --vision-presets */
 };
 
 /* ---- jobs -------------------------------------------------------------- */
@@ -322,6 +326,9 @@ static void free_engine(model_entry *m)
     m->template_src = NULL;
     json_vocab_free(m->jvocab);
     m->jvocab = NULL;
+    vision_pipe_close(&m->vision);
+    free(m->vision_err);
+    m->vision_err = NULL;
     if (m->em) m->ops->unload(m->em);
     m->em = NULL;
     memset(&m->info, 0, sizeof m->info);
@@ -377,7 +384,14 @@ static void load_locked(sched *s, model_entry *m)
             m->template_src = tmpl && *tmpl ? tmpl : NULL;
             chat_format_init(&m->chat, tmpl, m->info.arch, m->info.bos_text, m->info.eos_text, warn, sizeof warn);
             if (warn[0]) fprintf(stderr, "rkserve: %s: %s\n", m->name, warn);
-            m->mem_bytes = model_bytes(m);
+            if (ent->n_vision > 0 && vision_pipe_open(&m->vision, ent, m->ops, m->em, &m->info, &s->presets,
+                                                      s->cfg->threads, err, sizeof err) != 0) {
+                /* the model still serves text; image requests get the reason */
+                fprintf(stderr, "rkserve: %s: images disabled: %s\n", m->name, err);
+                m->vision_err = strdup(err);
+                err[0] = 0;
+            }
+            m->mem_bytes = model_bytes(m) + m->vision.info.weight_bytes;
         } else if (m->em) {
             free_engine(m);
         }
@@ -660,7 +674,7 @@ static char *cache_prefix_text(model_entry *m, const rk_request *r, rk_error *e)
                              "user", "content", "?");
     tmp.template_vars = r->template_vars ? json_incref(r->template_vars) : NULL;
     tmp.enable_thinking = r->enable_thinking;
-    char *text = tmp.messages ? request_render_chat(&tmp, &m->chat, e) : NULL;
+    char *text = tmp.messages ? request_render_chat(&tmp, &m->chat, NULL, e) : NULL;
     request_free(&tmp);
     if (!text) {
         if (!e->status) rk_fail(e, 500, NULL, "out of memory");
@@ -840,6 +854,9 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     char *text = NULL;
     int32_t *toks = NULL;
     int64_t n = 0;
+    vision_batch vb = {0};
+    engine_embd_span *spans = NULL;
+    int n_spans = 0;
     /* a sidecar's system prompt, as Ollama's SYSTEM, when the chat brings none */
     const char *first_role = json_string_value(json_object_get(json_array_get(r->messages, 0), "role"));
     if (r->kind == RK_KIND_CHAT && m->entry->system && *m->entry->system && !(first_role && !strcmp(first_role, "system")))
@@ -870,21 +887,44 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     const char *answer_prefix = "";
     if (r->kind == RK_KIND_CHAT && r->force_tool_call && force_tool_call(m, r, &answer_prefix, &res->error) != 0)
         goto out;
+    const char *image_marker = m->vision.preset ? m->vision.preset->image_marker : NULL;
+    if (r->n_images > 0) {
+        if (!m->vision.vm) {
+            rk_fail(&res->error, 400, "images", "model '%s' cannot read images: %s", m->name,
+                    m->vision_err ? m->vision_err : "it has no vision encoder (an mmproj GGUF or .rknn next to it)");
+            goto out;
+        }
+        if (r->kind != RK_KIND_CHAT && !r->prompt.text) {
+            rk_fail(&res->error, 400, "images", "images need a text prompt that marks them with %s", image_marker);
+            goto out;
+        }
+        image_limits lim = {.max_bytes = s->cfg->max_image_bytes, .max_pixels = 64u << 20};
+        ticket_acquire(&m->compute);
+        int vrc = vision_batch_encode(&m->vision, r->images, r->n_images, &lim, &vb, &res->error);
+        ticket_release(&m->compute);
+        if (vrc != 0) goto out;
+    }
     ticket_acquire(&m->compute);
     if (r->kind == RK_KIND_CHAT) {
-        text = request_render_chat(r, &m->chat, &res->error);
+        text = request_render_chat(r, &m->chat, image_marker, &res->error);
         if (text && *answer_prefix) {
             char *with = malloc(strlen(text) + strlen(answer_prefix) + 1);
             if (with) strcat(strcpy(with, text), answer_prefix);
             free(text);
             text = with;
         }
-        if (text && !text_engine)
-            n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
     } else if (r->prompt.text) {
         text = strdup(r->prompt.text);
-        if (text && !text_engine)
-            n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
+    }
+    if (text && r->n_images > 0) {
+        char *expanded = vision_expand_prompt(&m->vision, text, &vb, &res->error);
+        free(text);
+        text = expanded;
+    }
+    if (text && !text_engine)
+        n = engine_tokenize_alloc(m->ops, m->em, text, engine_prompt_wants_bos(&m->info, text), &toks);
+    if (r->kind == RK_KIND_CHAT || r->prompt.text) {
+        /* tokenized above */
     } else {
         n = r->prompt.n_tokens;
         toks = malloc((size_t)(n ? n : 1) * sizeof *toks);
@@ -897,6 +937,7 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
         rk_fail(&res->error, 500, NULL, "out of memory");
         goto out;
     }
+    if (r->n_images > 0 && vision_make_spans(&m->vision, toks, n, &vb, &spans, &n_spans, &res->error) != 0) goto out;
     if (text_engine ? !*text : n == 0) {
         rk_fail(&res->error, 400, "prompt", "the prompt is empty");
         goto out;
@@ -926,7 +967,16 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
     int32_t max_tokens = r->max_tokens;
     if (window < m->info.n_ctx && (max_tokens < 0 || max_tokens > window - n)) max_tokens = (int32_t)(window - n);
 
-    slot *sl = claim(s, m, j, toks, n, false);
+    /* sessions keep identities at image positions: compare with those */
+    int32_t *ident = NULL;
+    if (n_spans > 0 && (ident = malloc((size_t)n * sizeof *ident))) {
+        memcpy(ident, toks, (size_t)n * sizeof *ident);
+        for (int k = 0; k < n_spans; k++)
+            for (int32_t o = 0; o < spans[k].n_tokens; o++)
+                ident[spans[k].pos + o] = engine_span_identity(spans[k].hash, o);
+    }
+    slot *sl = claim(s, m, j, ident ? ident : toks, n, false);
+    free(ident);
     if (r->cache_content) {
         ticket_acquire(&m->compute);
         int crc = cache_prepare(m, sl, r, res);
@@ -958,6 +1008,14 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
         .prompt_text = text_engine ? text : NULL,
     };
     p.gen.sampling.logit_bias = r->logit_bias;
+    p.gen.spans = spans;
+    p.gen.n_spans = n_spans;
+    if (m->vision.preset) {
+        p.gen.image_marker = m->vision.preset->image_marker;
+        p.gen.image_start = m->vision.preset->image_start;
+        p.gen.image_end = m->vision.preset->image_end;
+        p.gen.image_content = m->vision.preset->placeholder;
+    }
     gen_ctx g = {.m = m, .j = j};
     textgen_result tr;
     char err[512];
@@ -997,6 +1055,8 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
 out:
     free(text);
     free(toks);
+    free(spans);
+    vision_batch_free(&vb);
 }
 
 /* One embedding input on an engine that tokenizes inside: text only, and
@@ -1186,8 +1246,18 @@ sched *sched_new(const rk_config *cfg, char *err, size_t errlen)
         }
         jinja_free(t);
     }
+    char perr[512];
+    if (vision_presets_load_text(&s->presets, rk_vision_presets_json, "shipped vision presets", perr, sizeof perr) != 0 ||
+        (cfg->vision_presets_file && vision_presets_load(&s->presets, cfg->vision_presets_file, perr, sizeof perr) != 0)) {
+        snprintf(err, errlen, "%s", perr);
+        vision_presets_free(&s->presets);
+        free(s->template_src);
+        free(s);
+        return NULL;
+    }
     s->reg = registry_new((const char *const *)cfg->model_dirs, cfg->n_model_dirs, NULL);
     if (!s->reg) {
+        vision_presets_free(&s->presets);
         snprintf(err, errlen, "out of memory");
         free(s->template_src);
         free(s);
@@ -1250,6 +1320,7 @@ void sched_free(sched *s)
         free(m);
     }
     registry_free(s->reg);
+    vision_presets_free(&s->presets);
     pthread_cond_destroy(&s->manager_cv);
     pthread_cond_destroy(&s->state_cv);
     pthread_mutex_destroy(&s->mu);

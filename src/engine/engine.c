@@ -63,3 +63,14 @@ bool engine_prompt_wants_bos(const engine_info *info, const char *prompt)
     const char *bos = info->bos_text;
     return !(bos && *bos && strncmp(prompt, bos, strlen(bos)) == 0);
 }
+
+int32_t engine_span_identity(uint64_t hash, int32_t offset)
+{
+    /* splitmix64 finaliser: neighbouring offsets and similar hashes spread
+     * over the 31 bits */
+    uint64_t x = hash + 0x9e3779b97f4a7c15ull * ((uint64_t)(uint32_t)offset + 1);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return -1 - (int32_t)(x & 0x7fffffffu);
+}

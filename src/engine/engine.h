@@ -78,6 +78,10 @@ typedef struct {
      * take embeddings refuse a request that has them. */
     const engine_embd_span *spans;
     int32_t n_spans;
+    /* For generate_text with spans: the text that marks an image in the
+     * prompt and the tags a runtime wraps each image's embeddings in (the
+     * vision preset's; NULL: the engine's defaults). */
+    const char *image_marker, *image_start, *image_end, *image_content;
 } engine_gen_params;
 
 typedef struct {
@@ -135,6 +139,12 @@ extern const engine_ops cpu_engine_ops;
 const engine_ops *engine_for_path(const char *path);
 
 const char *engine_finish_name(engine_finish f);
+
+/* What a session keeps at offset `offset` of a span with `hash` instead of a
+ * token: a negative id, so comparing a prompt with kept tokens (after the
+ * same mapping of the prompt's span positions) reuses a prefix across an
+ * image exactly when the same image sits at the same place. */
+int32_t engine_span_identity(uint64_t hash, int32_t offset);
 
 /* Tokenizes a prompt (special tokens parsed) into a malloc'd array; returns
  * the count, or -1 (nothing allocated) on failure. */

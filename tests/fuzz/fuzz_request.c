@@ -53,10 +53,10 @@ static void check_request(const rk_request *r, const chat_format *builtin, const
         }
         CHECK(!r->tools || json_is_array(r->tools));
         rk_error e;
-        char *p = request_render_chat(r, builtin, &e);
+        char *p = request_render_chat(r, builtin, NULL, &e);
         CHECK(p || (e.status >= 400 && e.message[0]));
         free(p);
-        p = request_render_chat(r, jinja, &e);
+        p = request_render_chat(r, jinja, NULL, &e);
         CHECK(p || (e.status >= 400 && e.message[0]));
         free(p);
         break;

@@ -132,6 +132,8 @@ static void test_openai_refusals(void **state)
     (void)state;
     const char *user = "\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]";
     char buf[512];
+    rk_request r;
+    rk_error e;
 #define REFUSE(extra, param, words)                                                                                \
     do {                                                                                                           \
         snprintf(buf, sizeof buf, "{\"model\": \"m\", %s%s}", user, extra);                                       \
@@ -145,6 +147,25 @@ static void test_openai_refusals(void **state)
                    "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\","
                    " \"image_url\": {\"url\": \"data:,\"}}]}]}",
                    "messages", "image");
+    /* image parts: data: URIs decoded, URLs and paths kept for loading, marks where they stand */
+    assert_int_equal(tr(openai_chat_request,
+                        "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": ["
+                        "{\"type\": \"text\", \"text\": \"a\"}, {\"type\": \"image_url\", \"image_url\": {\"url\": "
+                        "\"data:image/png;base64,AAEC\"}}, {\"type\": \"image_url\", \"image_url\": \"https://x/y.png\"},"
+                        "{\"type\": \"text\", \"text\": \"b\"}]}]}",
+                        &r, &e),
+                     0);
+    assert_int_equal(r.n_images, 2);
+    assert_int_equal(r.images[0].len, 3);
+    assert_null(r.images[0].url);
+    assert_string_equal(r.images[1].url, "https://x/y.png");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r.messages, 0), "content")),
+                        "a" RK_IMAGE_MARK RK_IMAGE_MARK "b");
+    request_free(&r);
+    expect_refusal(openai_chat_request,
+                   "{\"model\": \"m\", \"messages\": [{\"role\": \"system\", \"content\": [{\"type\": \"image_url\","
+                   " \"image_url\": {\"url\": \"data:image/png;base64,AAEC\"}}]}]}",
+                   "messages", NULL);
     REFUSE(", \"n\": 2", "n", "n = 1");
     REFUSE(", \"temperature\": 3", "temperature", NULL);
     REFUSE(", \"temperature\": \"hot\"", "temperature", NULL);
@@ -258,7 +279,21 @@ static void test_ollama(void **state)
 
     expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"template\": \"{{ .Prompt }}\"}", "template", "Go");
     expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"suffix\": \"y\"}", "suffix", NULL);
-    expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"images\": [\"AAAA\"]}", "images", NULL);
+    /* images: decoded from base64 and marked before the prompt text */
+    assert_int_equal(tr(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"images\": [\"AAEC\", \"/w==\"]}", &r, &e), 0);
+    assert_int_equal(r.n_images, 2);
+    assert_int_equal(r.images[0].len, 3);
+    assert_int_equal(r.images[0].data[2], 2);
+    assert_int_equal(r.images[1].len, 1);
+    assert_int_equal(r.images[1].data[0], 0xff);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r.messages, 0), "content")),
+                        RK_IMAGE_MARK RK_IMAGE_MARK "x");
+    request_free(&r);
+    expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"images\": [\"A!AA\"]}", "images", "image 1");
+    expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"images\": [7]}", "images", NULL);
+    expect_refusal(ollama_chat_request,
+                   "{\"model\": \"m\", \"messages\": [{\"role\": \"assistant\", \"content\": \"x\", \"images\": [\"AAAA\"]}]}",
+                   "images", "only user");
     expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"context\": [1, 2]}", "context", NULL);
     expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"keep_alive\": \"later\"}", "keep_alive", NULL);
     expect_refusal(ollama_generate_request, "{\"model\": \"m\", \"prompt\": \"x\", \"options\": {\"top_p\": 2}}", "top_p", NULL);
@@ -318,14 +353,14 @@ static void test_render(void **state)
                      0);
     chat_format f;
     chat_format_init(&f, NULL, "qwen3", "", "", NULL, 0);
-    char *p = request_render_chat(&r, &f, &e);
+    char *p = request_render_chat(&r, &f, NULL, &e);
     assert_non_null(p);
     assert_string_equal(p, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
     free(p);
 
     /* tools cannot be shown without a template */
     r.tools = json_pack("[{s:s, s:{s:s}}]", "type", "function", "function", "name", "f");
-    assert_null(request_render_chat(&r, &f, &e));
+    assert_null(request_render_chat(&r, &f, NULL, &e));
     assert_int_equal(e.status, 400);
     assert_non_null(strstr(e.message, "--chat-template"));
     chat_format_free(&f);
@@ -338,14 +373,14 @@ static void test_render(void **state)
     chat_format_init(&f, tmpl, "llama", "<s>", "</s>", NULL, 0);
     r.enable_thinking = 0;
     r.template_vars = json_pack("{s:i, s:b}", "extra", 3, "add_generation_prompt", 0);
-    p = request_render_chat(&r, &f, &e);
+    p = request_render_chat(&r, &f, NULL, &e);
     assert_non_null(p);
     assert_string_equal(p, "<s>[system:S][user:U]T=1E=falseX=3>");
     free(p);
     chat_format_free(&f);
 
     chat_format_init(&f, "{{ raise_exception('no system messages') }}", "llama", "", "", NULL, 0);
-    assert_null(request_render_chat(&r, &f, &e));
+    assert_null(request_render_chat(&r, &f, NULL, &e));
     assert_int_equal(e.status, 400);
     assert_non_null(strstr(e.message, "no system messages"));
     chat_format_free(&f);

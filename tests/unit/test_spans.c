@@ -102,11 +102,11 @@ static void test_identity(void **state)
 {
     (void)state;
     for (int o = 0; o < 100; o++) {
-        assert_true(rk_span_identity(42, o) < 0);
-        assert_int_equal(rk_span_identity(42, o), rk_span_identity(42, o));
-        assert_int_not_equal(rk_span_identity(42, o), rk_span_identity(43, o));
+        assert_true(engine_span_identity(42, o) < 0);
+        assert_int_equal(engine_span_identity(42, o), engine_span_identity(42, o));
+        assert_int_not_equal(engine_span_identity(42, o), engine_span_identity(43, o));
     }
-    assert_int_not_equal(rk_span_identity(42, 0), rk_span_identity(42, 1));
+    assert_int_not_equal(engine_span_identity(42, 0), engine_span_identity(42, 1));
 }
 
 static void test_validation(void **state)
@@ -184,7 +184,7 @@ static void test_reuse_by_hash(void **state)
     assert_true(nk >= N_PROMPT);
     for (int i = 0; i < N_PROMPT; i++) {
         bool in = i >= SPAN_POS && i < SPAN_POS + SPAN_LEN;
-        assert_int_equal(kept[i], in ? rk_span_identity(0xaaaa, i - SPAN_POS) : prompt[i]);
+        assert_int_equal(kept[i], in ? engine_span_identity(0xaaaa, i - SPAN_POS) : prompt[i]);
     }
 
     /* same image: everything but the last token is reused, same output */

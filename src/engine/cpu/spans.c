@@ -2,17 +2,6 @@
 
 #include <stdio.h>
 
-int32_t rk_span_identity(uint64_t hash, int32_t offset)
-{
-    /* splitmix64 finaliser: neighbouring offsets and similar hashes spread
-     * over the 31 bits */
-    uint64_t x = hash + 0x9e3779b97f4a7c15ull * ((uint64_t)(uint32_t)offset + 1);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return -1 - (int32_t)(x & 0x7fffffffu);
-}
-
 int rk_spans_check(const engine_embd_span *spans, int32_t n_spans, int64_t n_prompt, char *err, size_t errlen)
 {
     if (n_spans < 0 || (n_spans > 0 && !spans)) {
@@ -46,7 +35,7 @@ void rk_spans_identities(const engine_embd_span *spans, int32_t n_spans, const i
 {
     for (int64_t i = 0; i < n_prompt; i++) ident[i] = prompt[i];
     for (int32_t j = 0; j < n_spans; j++)
-        for (int32_t o = 0; o < spans[j].n_tokens; o++) ident[spans[j].pos + o] = rk_span_identity(spans[j].hash, o);
+        for (int32_t o = 0; o < spans[j].n_tokens; o++) ident[spans[j].pos + o] = engine_span_identity(spans[j].hash, o);
 }
 
 const float *rk_spans_find(const engine_embd_span *spans, int32_t n_spans, int32_t id, int32_t n_embd)
@@ -54,6 +43,6 @@ const float *rk_spans_find(const engine_embd_span *spans, int32_t n_spans, int32
     if (id >= 0) return NULL;
     for (int32_t j = 0; j < n_spans; j++)
         for (int32_t o = 0; o < spans[j].n_tokens; o++)
-            if (rk_span_identity(spans[j].hash, o) == id) return spans[j].embd + (size_t)o * n_embd;
+            if (engine_span_identity(spans[j].hash, o) == id) return spans[j].embd + (size_t)o * n_embd;
     return NULL;
 }

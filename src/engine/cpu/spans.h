@@ -3,7 +3,7 @@
  * is kept as a negative id derived from the span's hash and the offset in
  * it, never a real token, so an existing token-by-token prefix comparison
  * reuses a kept prefix across a span exactly when the same source (hash)
- * sits at the same place. */
+ * sits at the same place (engine_span_identity). */
 #ifndef RK_SPANS_H
 #define RK_SPANS_H
 
@@ -11,11 +11,6 @@
 #include <stdint.h>
 
 #include "engine/engine.h"
-
-/* The kept identity of offset `offset` of a span with `hash`: in
- * [INT32_MIN, -1]. A scheduler that matches prompts against kept tokens
- * applies the same mapping to its prompt's span positions. */
-int32_t rk_span_identity(uint64_t hash, int32_t offset);
 
 /* Checks spans for a prompt of n_prompt tokens: each covers at least one
  * position, lies within the prompt, has embeddings, and comes after the
