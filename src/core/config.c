@@ -40,6 +40,8 @@ static const opt_def OPTIONS[] = {
      "Jinja chat template for every model, instead of each model's own"},
     {"cache-dir", "RKSERVE_CACHE_DIR", T_STR, OFF(cache_dir), 0, 0, "DIR",
      "where prompt caches (/v1/cache) are kept (default ~/.rkserve/cache)"},
+    {"rkllm-lib", "RKSERVE_RKLLM_LIB", T_STR, OFF(rkllm_lib), 0, 0, "PATH",
+     "Rockchip's librkllmrt.so for .rkllm models (default: $RKLLM_LIB, then the library path)"},
     {"vision-presets", "RKSERVE_VISION_PRESETS", T_STR, OFF(vision_presets_file), 0, 0, "FILE",
      "JSON file of vision presets, added to (or replacing by name) the shipped ones"},
     {"image-dir", "RKSERVE_IMAGE_DIR", T_STR, OFF(image_dirs), 0, 0, "DIR[:DIR]",
@@ -106,6 +108,7 @@ void config_free(rk_config *c)
     free(c->cors_origin);
     free(c->chat_template_file);
     free(c->cache_dir);
+    free(c->rkllm_lib);
     free(c->vision_presets_file);
     free(c->image_dirs);
     free(c->config_file);

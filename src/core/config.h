@@ -27,6 +27,7 @@ typedef struct {
     char *cors_origin;        /* NULL: no CORS headers */
     char *chat_template_file; /* Jinja template used for every model instead of its own */
     char *cache_dir;          /* prompt caches (default ~/.rkserve/cache) */
+    char *rkllm_lib;          /* librkllmrt.so to load (NULL: $RKLLM_LIB, then the library path) */
     char *vision_presets_file; /* more vision presets (JSON), added to the shipped ones */
     char *image_dirs;         /* ':'-separated directories image paths may come from; NULL: none */
     bool allow_image_urls;    /* fetch http(s) image URLs */

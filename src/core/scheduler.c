@@ -362,7 +362,16 @@ static void load_locked(sched *s, model_entry *m)
         snprintf(err, sizeof err, "%s: %s", path,
                  access(path, R_OK) != 0 ? strerror(errno) : "not a model file this build can run");
     } else {
-        engine_load_params lp = {.path = path, .n_ctx = n_ctx, .n_threads = s->cfg->threads};
+        engine_load_params lp = {.path = path, .n_ctx = n_ctx, .n_threads = s->cfg->threads,
+                                 .runtime_lib = s->cfg->rkllm_lib};
+        /* runtimes that take image tags at load get the preset's */
+        const vision_preset *vp = ent->n_vision > 0 && ent->vision_preset ? vision_presets_find(&s->presets, ent->vision_preset)
+                                  : NULL;
+        if (vp && vp->inject == VP_INJECT_RKLLM) {
+            lp.image_start = vp->image_start;
+            lp.image_end = vp->image_end;
+            lp.image_content = vp->placeholder;
+        }
         m->em = m->ops->load(&lp, err, sizeof err);
         m->slots = m->em ? calloc((size_t)parallel, sizeof *m->slots) : NULL;
         if (m->em && !m->slots) snprintf(err, sizeof err, "out of memory");
@@ -531,17 +540,26 @@ static void *manager_main(void *arg)
  * empty session is taken, so no other conversation is thrown away; failing
  * that, the one sharing the longest prefix (a common system prompt), and
  * among equals the least recently used. */
-static slot *pick_slot(model_entry *m, const int32_t *toks, int64_t n)
+static slot *pick_slot(model_entry *m, const int32_t *toks, int64_t n, const char *text)
 {
     slot *cont = NULL, *empty = NULL, *any = NULL;
     int64_t cont_len = 0, any_len = -1;
+    /* engines that take text keep text: compare bytes instead of tokens */
+    bool by_text = text && !m->info.has_tokenizer && m->ops->kept_text;
+    int64_t n_text = by_text ? (int64_t)strlen(text) : 0;
     for (int i = 0; i < m->n_slots; i++) {
         slot *sl = &m->slots[i];
         if (sl->busy) continue;
-        const int32_t *kept;
-        int64_t nk = m->ops->kept_tokens(sl->sess, &kept);
-        int64_t l = 0;
-        while (l < nk && l < n && kept[l] == toks[l]) l++;
+        int64_t nk, l = 0;
+        if (by_text) {
+            const char *kept;
+            nk = (int64_t)m->ops->kept_text(sl->sess, &kept);
+            while (l < nk && l < n_text && kept[l] == text[l]) l++;
+        } else {
+            const int32_t *kept;
+            nk = m->ops->kept_tokens(sl->sess, &kept);
+            while (l < nk && l < n && kept[l] == toks[l]) l++;
+        }
         if (l > 0 && 2 * l >= nk && (l > cont_len || (l == cont_len && sl->last_used < cont->last_used))) {
             cont = sl;
             cont_len = l;
@@ -574,10 +592,11 @@ static slot *pick_slot_for_embed(model_entry *m)
     return best;
 }
 
-static slot *claim(sched *s, model_entry *m, sched_job *j, const int32_t *toks, int64_t n, bool embed)
+static slot *claim(sched *s, model_entry *m, sched_job *j, const int32_t *toks, int64_t n, const char *text,
+                   bool embed)
 {
     pthread_mutex_lock(&s->mu);
-    slot *sl = embed ? pick_slot_for_embed(m) : pick_slot(m, toks, n);
+    slot *sl = embed ? pick_slot_for_embed(m) : pick_slot(m, toks, n, text);
     sl->busy = true;
     sl->job = j;
     pthread_mutex_unlock(&s->mu);
@@ -760,8 +779,11 @@ static int cache_prepare(model_entry *m, slot *sl, const rk_request *r, rk_resul
         goto out;
     }
     const int32_t *kept;
+    const char *kept_text = NULL;
     int64_t nk = text_engine ? 0 : m->ops->kept_tokens(sl->sess, &kept);
-    if (!text_engine && nk >= np && np > 0 && !memcmp(kept, ptoks, (size_t)np * sizeof *ptoks)) {
+    size_t nkt = text_engine && m->ops->kept_text ? m->ops->kept_text(sl->sess, &kept_text) : 0;
+    if ((!text_engine && nk >= np && np > 0 && !memcmp(kept, ptoks, (size_t)np * sizeof *ptoks)) ||
+        (text_engine && nkt >= strlen(prefix) && !strncmp(kept_text, prefix, strlen(prefix)))) {
         rc = 0; /* this session already continues from the cached text */
         goto out;
     }
@@ -796,6 +818,9 @@ static int cache_prepare(model_entry *m, slot *sl, const rk_request *r, rk_resul
         res->cache_built = true;
         cache_drop_stale(r->cache_dir, r->cache_name, path);
         rc = 0;
+        /* a runtime that built the cache aside starts from it now */
+        if (text_engine && m->ops->restore(sl->sess, path, err, sizeof err) != 0)
+            fprintf(stderr, "rkserve: prompt cache %s built but not loaded: %s\n", path, err);
     }
     free(tmp);
 out:
@@ -809,7 +834,7 @@ out:
  * least to lose. */
 static void run_cache(sched *s, model_entry *m, sched_job *j, rk_result *res)
 {
-    slot *sl = claim(s, m, j, NULL, 0, true);
+    slot *sl = claim(s, m, j, NULL, 0, NULL, true);
     start_event(m, j, NULL, 0, "");
     ticket_acquire(&m->compute);
     cache_prepare(m, sl, j->req, res);
@@ -975,7 +1000,7 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
             for (int32_t o = 0; o < spans[k].n_tokens; o++)
                 ident[spans[k].pos + o] = engine_span_identity(spans[k].hash, o);
     }
-    slot *sl = claim(s, m, j, ident ? ident : toks, n, false);
+    slot *sl = claim(s, m, j, ident ? ident : toks, n, text, false);
     free(ident);
     if (r->cache_content) {
         ticket_acquire(&m->compute);
@@ -1095,7 +1120,7 @@ static void run_embed(sched *s, model_entry *m, sched_job *j, rk_result *res)
         rk_fail(&res->error, 500, NULL, "out of memory");
         return;
     }
-    slot *sl = claim(s, m, j, NULL, 0, true);
+    slot *sl = claim(s, m, j, NULL, 0, NULL, true);
     start_event(m, j, NULL, 0, "");
     for (int i = 0; i < r->n_inputs && !res->error.status; i++) {
         if (atomic_load(&j->cancel)) {

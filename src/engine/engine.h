@@ -23,6 +23,10 @@ typedef struct {
     int32_t n_threads;   /* 0: one per online core */
     int32_t n_batch;     /* tokens per prefill step; 0: engine default */
     bool kv_f32;         /* keep the KV cache in f32 instead of f16 (twice the memory) */
+    const char *runtime_lib;  /* vendor runtime library to load (--rkllm-lib); NULL: the engine's search */
+    /* Tags a runtime wraps each image's embeddings in (the vision preset's,
+     * for runtimes that take them at load); NULL: the engine's defaults. */
+    const char *image_start, *image_end, *image_content;
 } engine_load_params;
 
 typedef struct {
@@ -131,6 +135,9 @@ typedef struct engine_ops {
     int (*generate_text)(engine_session *s, const char *prompt, const engine_gen_params *p, engine_token_fn on_token,
                          void *user, engine_stats *stats, char *err, size_t errlen);
     int (*embed_text)(engine_session *s, const char *text, float *out, char *err, size_t errlen);
+    /* Such engines' counterpart of kept_tokens: the text the session holds
+     * (prompt and answer) that a prompt extending it reuses; NULL if none. */
+    size_t (*kept_text)(const engine_session *s, const char **text);
 } engine_ops;
 
 extern const engine_ops cpu_engine_ops;

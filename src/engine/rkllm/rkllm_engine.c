@@ -62,6 +62,7 @@ struct engine_session {
     strbuf hist;          /* text the handle's KV cache holds */
     int32_t hist_tokens;  /* its tokens, as the runtime counted them */
     bool cache_loaded;    /* a prompt cache is under the history */
+    bool hist_pending;    /* hist is a prompt the runtime has not read (max_tokens 0): only save uses it */
     bool thinking;
     const char *lora;
     char lora_name[64];
@@ -172,6 +173,10 @@ static engine_model *rk_load(const engine_load_params *p, char *err, size_t errl
     memcpy(lib, g_lib, sizeof lib);
     memcpy(m->img, g_img, sizeof m->img);
     pthread_mutex_unlock(&g_cfg_lock);
+    if (p->runtime_lib && *p->runtime_lib) snprintf(lib, sizeof lib, "%s", p->runtime_lib);
+    const char *tags[3] = {p->image_start, p->image_end, p->image_content};
+    for (int i = 0; i < 3; i++)
+        if (tags[i]) snprintf(m->img[i], sizeof m->img[i], "%s", tags[i]);
     if (!m->path || !(m->rt = rkllm_runtime_open(lib, err, errlen))) goto fail;
 
     const char *base = strrchr(p->path, '/');
@@ -289,6 +294,7 @@ static void forget(engine_session *s)
     s->hist.len = 0;
     if (s->hist.p) s->hist.p[0] = 0;
     s->hist_tokens = 0;
+    s->hist_pending = false;
 }
 
 static void clear_context(engine_session *s)
@@ -477,6 +483,16 @@ static int rk_generate_text(engine_session *s, const char *prompt, const engine_
     rkllm_sampling smp;
     if (!to_sampling(p, &smp, err, errlen) || ensure_sampling(s, &smp, p->ignore_eos, err, errlen) != 0) return -1;
     if (p->max_tokens == 0 || cancel_raised(p)) {
+        if (p->max_tokens == 0 && !cancel_raised(p)) {
+            /* "prefill only", which a prompt cache is built from: the
+             * runtime reads the prompt when save asks for its cache */
+            clear_context(s);
+            if (!strbuf_add_str(&s->hist, prompt)) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            s->hist_pending = true;
+        }
         stats->finish = p->max_tokens == 0 ? ENGINE_FINISH_LENGTH : ENGINE_FINISH_CANCELLED;
         return 0;
     }
@@ -518,7 +534,7 @@ static int rk_generate_text(engine_session *s, const char *prompt, const engine_
     }
 
     size_t plen = strlen(prompt);
-    bool extends = q.input_type == RKLLM_ABI_INPUT_PROMPT && s->hist.len > 0 && plen > s->hist.len &&
+    bool extends = q.input_type == RKLLM_ABI_INPUT_PROMPT && !s->hist_pending && s->hist.len > 0 && plen > s->hist.len &&
                    memcmp(prompt, s->hist.p, s->hist.len) == 0;
     if (extends) {
         stats->reused_tokens = s->hist_tokens;
@@ -730,6 +746,14 @@ static int64_t rk_kept_tokens(const engine_session *s, const int32_t **tokens)
     return 0;
 }
 
+/* The conversation text the runtime holds, for choosing the session a
+ * prompt continues (the runtime's tokens are not visible). */
+static size_t rk_kept_text(const engine_session *s, const char **text)
+{
+    *text = s->hist.p ? s->hist.p : "";
+    return s->hist_pending ? 0 : s->hist.len;
+}
+
 /* ---- engine-private API -------------------------------------------------------- */
 
 int rkllm_engine_set_function_tools(engine_session *s, const char *system_prompt, const char *tools_json,
@@ -774,6 +798,7 @@ const engine_ops rkllm_engine_ops = {
     .save = rk_save,
     .restore = rk_restore,
     .kept_tokens = rk_kept_tokens,
+    .kept_text = rk_kept_text,
     .generate_text = rk_generate_text,
     .embed_text = rk_embed_text,
 };
