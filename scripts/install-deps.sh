@@ -23,6 +23,14 @@ CROSS_PACKAGES=(libcmocka-dev:arm64 libjansson-dev:arm64 libmicrohttpd-dev:arm64
   libturbojpeg0-dev:arm64 libjpeg62-turbo-dev:arm64 libpng-dev:arm64 libwebp-dev:arm64
   libcurl4-openssl-dev:arm64 libssl-dev:arm64)
 
+# On a board (`--board`): only what building rkserve itself needs
+if [ "${1:-}" = "--board" ]; then
+  APT_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+    libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libcmocka-dev)
+  CROSS_PACKAGES=()
+  board_only=1
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}" "${CROSS_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,7 +50,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-if [ -f package-lock.json ]; then
+if [ -f package-lock.json ] && [ -z "${board_only:-}" ]; then
   stamp=node_modules/.rkserve-lock
   if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
     npm ci --no-audit --no-fund
