@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/run.h"
+#include "cli/run_vision.h"
 #include "core/config.h"
 #include "core/registry.h"
 #include "core/chat_format.h"
@@ -157,6 +158,8 @@ typedef struct {
     engine_info info;
     chat_format chat;
     double load_ms;
+    run_vision vision;
+    bool has_vision;       /* the encoder opened (images can be attached) */
 } runner;
 
 static double now_ms(void)
@@ -194,15 +197,10 @@ static void print_timings(const runner *r, const textgen_result *res)
             textgen_finish_name(res->finish), ru.ru_maxrss / 1024.0);
 }
 
-static int generate(runner *r, const run_options *o, const char *text, bool add_bos, strbuf *reply)
+/* Generates from a tokenized prompt (spans: its images' embeddings). */
+static int run_tokens(runner *r, const run_options *o, const int32_t *toks, int64_t n, const engine_embd_span *spans,
+                      int n_spans, strbuf *reply)
 {
-    int32_t *toks = NULL;
-    int64_t n = engine_tokenize_alloc(r->ops, r->model, text, add_bos, &toks);
-    if (n < 0) {
-        fprintf(stderr, "rkserve run: cannot tokenize the prompt\n");
-        free(toks);
-        return -1;
-    }
     const char *stops[8];
     int n_stop = 0;
     if (!o->raw) n_stop = chat_builtin_stops(r->chat.family, stops, 8);
@@ -211,12 +209,13 @@ static int generate(runner *r, const run_options *o, const char *text, bool add_
         .stop = stops,
         .n_stop = n_stop,
     };
+    p.gen.spans = spans;
+    p.gen.n_spans = n_spans;
     textgen_result res;
     char err[512];
     atomic_store(&run_interrupted, false);
     int rc = textgen_run(r->ops, r->session, toks, n, &p, reply ? collect_text : emit_text, reply, &res, err,
                          sizeof err);
-    free(toks);
     if (rc != 0) {
         fprintf(stderr, "rkserve run: %s\n", err);
         return -1;
@@ -224,6 +223,51 @@ static int generate(runner *r, const run_options *o, const char *text, bool add_
     if (!o->quiet) print_timings(r, &res);
     else putchar('\n');
     return 0;
+}
+
+static int generate(runner *r, const run_options *o, const char *text, bool add_bos, strbuf *reply)
+{
+    int32_t *toks = NULL;
+    int64_t n = engine_tokenize_alloc(r->ops, r->model, text, add_bos, &toks);
+    if (n < 0) {
+        fprintf(stderr, "rkserve run: cannot tokenize the prompt\n");
+        return -1;
+    }
+    int rc = run_tokens(r, o, toks, n, NULL, 0, reply);
+    free(toks);
+    return rc;
+}
+
+/* A conversation whose user messages carry images (RK_IMAGE_MARK). */
+static int generate_with_images(runner *r, const run_options *o, const chat_message *msgs, int n_msgs, strbuf *reply)
+{
+    int32_t *toks;
+    int64_t n;
+    engine_embd_span *spans;
+    int n_spans;
+    vision_batch vb;
+    char err[512];
+    if (run_vision_prompt(&r->vision, r->ops, r->model, &r->info, &r->chat, msgs, n_msgs, o->raw, &toks, &n, &spans,
+                          &n_spans, &vb, err, sizeof err) != 0) {
+        fprintf(stderr, "rkserve run: %s\n", err);
+        return -1;
+    }
+    int rc = run_tokens(r, o, toks, n, spans, n_spans, reply);
+    free(toks);
+    free(spans);
+    vision_batch_free(&vb);
+    return rc;
+}
+
+/* text with one image mark per image in front, as Ollama places them */
+static char *with_marks(const char *text, int n_marks)
+{
+    size_t len = strlen(text);
+    char *out = malloc(len + (size_t)n_marks + 1);
+    if (!out) return NULL;
+    memset(out, RK_IMAGE_MARK[0], (size_t)n_marks);
+    memcpy(out + n_marks, text, len + 1);
+    return out;
 }
 
 /* ---- interactive chat ------------------------------------------------- */
@@ -277,8 +321,10 @@ static void free_history(chat_message *h, int n)
 static int chat_loop(runner *r, const run_options *o)
 {
     chat_message history[512];
-    int n = 0;
+    int n = 0, pending_images = 0;
     if (o->system) history[n++] = (chat_message){"system", strdup(o->system)};
+    for (int i = 0; i < o->n_images; i++)
+        if (run_vision_add(&r->vision, o->images[i]) == 0) pending_images++;
     for (;;) {
         char *msg = run_read_message();
         if (!msg) break;
@@ -288,22 +334,47 @@ static int chat_loop(runner *r, const run_options *o)
             free_history(history + (o->system ? 1 : 0), n - (o->system ? 1 : 0));
             n = o->system ? 1 : 0;
             r->ops->session_reset(r->session);
+            if (r->has_vision) run_vision_clear(&r->vision);
+            pending_images = 0;
             puts("Cleared the conversation.");
             continue;
         }
+        if (!strncmp(msg, "/image ", 7)) {
+            const char *file = msg + 7;
+            while (*file == ' ') file++;
+            if (!r->has_vision) puts("This model reads no images (no vision encoder next to it).");
+            else if (run_vision_add(&r->vision, file) == 0) {
+                pending_images++;
+                printf("Added image '%s' to the next message.\n", file);
+            }
+            free(msg);
+            continue;
+        }
         if (!*msg) { free(msg); continue; }
+        if (pending_images) {
+            char *marked = with_marks(msg, pending_images);
+            free(msg);
+            if (!marked) break;
+            msg = marked;
+            pending_images = 0;
+        }
         if (n + 2 > (int)(sizeof history / sizeof history[0])) {
             puts("The conversation is too long; /clear to start again.");
             free(msg);
             continue;
         }
         history[n++] = (chat_message){"user", msg};
-        char err[512];
-        char *prompt = chat_format_render(&r->chat, history, n, true, err, sizeof err);
-        if (!prompt) fprintf(stderr, "rkserve run: %s\n", err);
         strbuf reply = {0};
-        int rc = prompt ? generate(r, o, prompt, engine_prompt_wants_bos(&r->info, prompt), &reply) : -1;
-        free(prompt);
+        int rc;
+        if (r->has_vision && r->vision.n_images > 0) {
+            rc = generate_with_images(r, o, history, n, &reply);
+        } else {
+            char err[512];
+            char *prompt = chat_format_render(&r->chat, history, n, true, err, sizeof err);
+            if (!prompt) fprintf(stderr, "rkserve run: %s\n", err);
+            rc = prompt ? generate(r, o, prompt, engine_prompt_wants_bos(&r->info, prompt), &reply) : -1;
+            free(prompt);
+        }
         if (rc != 0) {
             free(reply.p);
             free((char *)history[--n].content);
@@ -384,11 +455,6 @@ static int run_named(run_options *o, const rk_endpoint *ep)
 static int run_local(const run_options *po)
 {
     run_options o = *po;
-    if (o.n_images) {
-        fprintf(stderr, "rkserve run: images are read by a running server (rkserve serve); start one, or leave "
-                        "--image out\n");
-        return 1;
-    }
     runner r = {0};
     r.ops = engine_for_path(o.model);
     if (!r.ops) {
@@ -416,10 +482,29 @@ static int run_local(const run_options *po)
     chat_format_init(&r.chat, r.info.chat_template, r.info.arch, r.info.bos_text, r.info.eos_text, warn,
                      sizeof warn);
     if (warn[0] && !o.raw) fprintf(stderr, "rkserve run: %s\n", warn);
+    /* images: the encoder next to the model, when there is one */
+    char verr[512] = "";
+    r.has_vision = run_vision_open(&r.vision, o.model, r.ops, r.model, &r.info, o.n_threads, verr, sizeof verr) == 0;
+    if (o.n_images && !r.has_vision) {
+        fprintf(stderr, "rkserve run: cannot read images: %s\n", verr);
+        chat_format_free(&r.chat);
+        r.ops->session_free(r.session);
+        r.ops->unload(r.model);
+        return 1;
+    }
 
 
     int rc = 0;
-    if (o.prompt && o.raw) {
+    if (o.prompt && o.n_images) {
+        chat_message msgs[2];
+        int n = 0;
+        if (o.system) msgs[n++] = (chat_message){"system", o.system};
+        char *marked = o.raw ? strdup(o.prompt) : with_marks(o.prompt, o.n_images);
+        msgs[n++] = (chat_message){"user", marked};
+        for (int i = 0; rc == 0 && i < o.n_images; i++) rc = run_vision_add(&r.vision, o.images[i]);
+        if (rc == 0) rc = marked ? generate_with_images(&r, &o, msgs, n, NULL) : -1;
+        free(marked);
+    } else if (o.prompt && o.raw) {
         rc = generate(&r, &o, o.prompt, true, NULL);
     } else if (o.prompt) {
         chat_message msgs[2];
@@ -437,6 +522,7 @@ static int run_local(const run_options *po)
                     r.load_ms);
         rc = chat_loop(&r, &o);
     }
+    if (r.has_vision) run_vision_close(&r.vision);
     chat_format_free(&r.chat);
     r.ops->session_free(r.session);
     r.ops->unload(r.model);

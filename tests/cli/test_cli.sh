@@ -74,7 +74,48 @@ check "the server's 404 is reported" bash -c "test $rc -eq 1 && grep -q 'not fou
 check "an unreadable image is refused before sending" bash -c "test $rc -eq 1 && grep -q nonexistent.png '$err'"
 kill $srv; wait $srv
 check "server stopped cleanly" test $? -eq 0
-rm -rf "$dir" "$srvlog"
+
+# images: --image and /image, in process and through a server, give the same answer
+vdir=$(mktemp -d)
+ln -s "$(realpath "$models/llama-f32.gguf")" "$vdir/seer.gguf"
+ln -s "$(realpath "$models/vision-tiny-f16.gguf")" "$vdir/mmproj-seer.gguf"
+echo '{"name": "seer:cli", "vision": {"preset": "cli-tiny"}}' >"$vdir/seer.json"
+cat >"$vdir/presets.json" <<'JSON'
+{"presets": [{"name": "cli-tiny", "image_size": 64, "resize": "fit", "interpolation": "bicubic",
+  "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "tokens_per_image": 16,
+  "prompt": {"image_marker": "<img>", "placeholder": "<|endoftext|>"}, "inject": "replace"}]}
+JSON
+/usr/bin/python3 -c "
+from PIL import Image, ImageDraw
+for name, colour in (('red', 'red'), ('blue', 'blue')):
+    im = Image.new('RGB', (50, 40), 'white'); ImageDraw.Draw(im).ellipse([5, 5, 40, 35], fill=colour); im.save('$vdir/' + name + '.png')
+"
+export RKSERVE_VISION_PRESETS=$vdir/presets.json RKSERVE_HOST=127.0.0.1:1
+"$bin" run "$vdir/seer.gguf" --image "$vdir/red.png" -p "look" -n 6 --temp 0 -q >"$out" 2>"$err"
+check "--image runs in process" test $? -eq 0
+red_local=$(cat "$out")
+"$bin" run "$vdir/seer.gguf" --image "$vdir/blue.png" -p "look" -n 6 --temp 0 -q >"$out" 2>/dev/null
+check "another image, another answer" test "$red_local" != "$(cat "$out")"
+"$bin" run "$vdir/seer.gguf" --image /nonexistent.png -p "look" 2>"$err"; rc=$?
+check "a missing image file fails" bash -c "test $rc -eq 1 && grep -q nonexistent.png '$err'"
+"$bin" run "$model" --image "$vdir/red.png" -p "look" 2>"$err"; rc=$?
+check "a model without an encoder says so" bash -c "test $rc -eq 1 && grep -q 'cannot read images' '$err'"
+printf '/image %s\nlook\n/bye\n' "$vdir/red.png" | "$bin" run "$vdir/seer.gguf" -n 6 --temp 0 -q >"$out" 2>"$err"
+check "/image attaches to the next message" grep -q "Added image" "$out"
+check "/image answer equals --image's" grep -qF -- "$red_local" "$out"
+"$bin" serve --host 127.0.0.1 --port 0 --models "$vdir" --threads 1 --vision-presets "$vdir/presets.json" 2>"$srvlog" & srv=$!
+port=""
+for _ in $(seq 100); do
+  port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$srvlog")
+  [ -n "$port" ] && break; sleep 0.05
+done
+export RKSERVE_HOST=127.0.0.1:$port
+"$bin" run seer:cli --image "$vdir/red.png" -p "look" -n 6 --temp 0 --repeat-penalty 1 -q >"$out" 2>"$err"
+red_remote=$(cat "$out")
+"$bin" run "$vdir/seer.gguf" --image "$vdir/red.png" -p "look" -n 6 --temp 0 --repeat-penalty 1 -q >"$out" 2>/dev/null
+check "the server reads the image as run does" test "$red_remote" = "$(cat "$out")"
+kill $srv; wait $srv
+rm -rf "$dir" "$srvlog" "$vdir"
 
 echo "$passes checks passed, $fails failed"
 exit $((fails > 0))
