@@ -15,6 +15,7 @@
 
 #include "emulator/rkllm_emu_cache.h"
 #include "emulator/rkllm_emu_hidden.h"
+#include "emulator/rkllm_emu_image.h"
 #include "engine/engine.h"
 #include "engine/rkllm/rkllm_abi.h"
 
@@ -59,6 +60,7 @@ typedef struct {
 
     int32_t *hist; /* tokens of the conversation kept in the context */
     int32_t n_hist, n_sys;
+    emu_spans hist_spans; /* images in the kept conversation */
     int32_t *base; /* tokens of a loaded prompt cache, the prefix of every run */
     int32_t n_base, n_base_sys;
 
@@ -128,6 +130,7 @@ static void emu_free(emu *e)
     free(e->tool_tag);
     free(e->hist);
     free(e->base);
+    emu_spans_clear(&e->hist_spans);
     pthread_mutex_destroy(&e->lock);
     free(e);
 }
@@ -218,6 +221,7 @@ EXPORT int rkllm_clear_kv_cache(rkllm_handle_t handle, int keep_system_prompt, i
     pthread_mutex_lock(&e->lock);
     e->n_hist = keep_system_prompt ? e->n_sys : 0;
     if (e->n_hist == 0) e->n_sys = 0;
+    emu_spans_trim(&e->hist_spans, e->n_hist);
     if (e->n_hist == 0 && e->n_base == 0) cpu_engine_ops.session_reset(e->s);
     pthread_mutex_unlock(&e->lock);
     return 0;
@@ -289,10 +293,12 @@ EXPORT int rkllm_load_prompt_cache(rkllm_handle_t handle, const char *prompt_cac
         e->n_base_sys = n_sys;
         e->n_hist = 0;
         e->n_sys = 0;
+        emu_spans_clear(&e->hist_spans);
     } else {
         emu_log("rkllm_load_prompt_cache: %s%s", err, NULL);
         e->n_base = 0;
         e->n_hist = 0;
+        emu_spans_clear(&e->hist_spans);
         cpu_engine_ops.session_reset(e->s);
     }
     pthread_mutex_unlock(&e->lock);
@@ -307,6 +313,7 @@ EXPORT int rkllm_release_prompt_cache(rkllm_handle_t handle)
     e->n_base = 0;
     e->n_hist = 0;
     e->n_sys = 0;
+    emu_spans_clear(&e->hist_spans);
     cpu_engine_ops.session_reset(e->s);
     pthread_mutex_unlock(&e->lock);
     return 0;
@@ -448,23 +455,55 @@ static int64_t tokenize_onto(emu *e, const char *text, size_t len, bool add_bos,
     return n + k;
 }
 
+static bool saves_cache(const emu_infer *ip)
+{
+    return ip->prompt_cache_params && ip->prompt_cache_params->save_prompt_cache &&
+           ip->prompt_cache_params->prompt_cache_path;
+}
+
+/* An error state: logged, the ERROR callback, rkllm_run returns -1. */
+static int fail(emu *e, void *user, const char *why)
+{
+    emu_log("rkllm_run: %s%s", why, NULL);
+    fire(e, user, RKLLM_ABI_RUN_ERROR, NULL, -1, NULL);
+    return -1;
+}
+
 static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *user)
 {
     const char *err = NULL;
     rkllm_perf_stat perf = {0};
+    bool mm = in->input_type == RKLLM_ABI_INPUT_MULTIMODAL;
+    /* The image tags: 1.2 takes them at init, 1.3 with each input. */
+    emu_images im = {.n_embd = e->info.n_embd};
+    const char *mm_prompt = NULL;
+    if (mm) {
+#if RKLLM_EMU_FAMILY == 12
+        const rk12_multimodal_input *mi = &in->u.multimodal_input;
+        im = (emu_images){.start = e->img_start, .end = e->img_end, .content = e->img_content,
+                          .embd = mi->image_embed, .n_image = mi->n_image, .n_tokens = mi->n_image_tokens,
+                          .n_embd = e->info.n_embd};
+#else
+        const rk13_multimodal_input *mi = &in->u.multimodal_input;
+        im = (emu_images){.start = mi->image.image_start, .end = mi->image.image_end,
+                          .content = mi->image.image_content, .embd = mi->image.image_embed,
+                          .n_image = mi->image.n_image, .n_tokens = mi->image.n_image_tokens,
+                          .n_embd = e->info.n_embd};
+        if (mi->video.n_video > 0) err = "video input is not emulated";
+#endif
+        mm_prompt = mi->prompt;
+    }
     if (in->input_type == RKLLM_ABI_INPUT_EMBED)
         err = "embedding input is not emulated (the CPU engine takes tokens)";
-    else if (in->input_type == RKLLM_ABI_INPUT_MULTIMODAL)
-        err = "multimodal input needs embedding spans in the CPU engine, which this build does not have yet";
-    else if (in->input_type != RKLLM_ABI_INPUT_PROMPT && in->input_type != RKLLM_ABI_INPUT_TOKEN)
+    else if (in->input_type != RKLLM_ABI_INPUT_PROMPT && in->input_type != RKLLM_ABI_INPUT_TOKEN && !mm)
         err = "unknown input type";
     else if (ip->mode == RKLLM_ABI_INFER_GET_LOGITS)
         err = "GET_LOGITS is not emulated";
-    if (err) {
-        emu_log("rkllm_run: %s%s", err, NULL);
-        fire(e, user, RKLLM_ABI_RUN_ERROR, NULL, -1, NULL);
-        return -1;
-    }
+    else if (mm && ip->mode == RKLLM_ABI_INFER_GET_LAST_HIDDEN_LAYER)
+        err = "hidden states of multimodal input are not emulated";
+    else if (saves_cache(ip) && (im.n_image > 0 || e->hist_spans.n > 0))
+        err = "saving a prompt cache that holds images is not emulated";
+    if (err) return fail(e, user, err);
 
     /* The context this run sees: the kept conversation, else the loaded
      * prompt cache, then the new input. */
@@ -493,8 +532,20 @@ static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *us
         }
     } else {
         size_t sys_len = 0;
-        const char *text = in->u.prompt_input ? in->u.prompt_input : "";
+        const char *text = mm ? mm_prompt : in->u.prompt_input;
+        if (!text) text = "";
+        char *expanded = NULL;
+        if (mm) {
+            char why[512];
+            expanded = emu_image_expand(text, &im, why, sizeof why);
+            if (!expanded) {
+                free(ctx);
+                return fail(e, user, why);
+            }
+            text = expanded;
+        }
         char *r = render(e, in->role, text, fresh, &sys_len);
+        free(expanded);
         bool bos = fresh && engine_prompt_wants_bos(&e->info, r ? r : "");
         if (!r) n = -1;
         else if (fresh && sys_len) {
@@ -515,6 +566,23 @@ static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *us
         return -1;
     }
 
+    /* The images of the kept conversation, then this input's. */
+    int32_t n_spans = e->hist_spans.n + (int32_t)im.n_image;
+    engine_embd_span *spans = n_spans ? calloc((size_t)n_spans, sizeof *spans) : NULL;
+    if (n_spans && !spans) {
+        free(ctx);
+        return fail(e, user, "out of memory");
+    }
+    if (e->hist_spans.n) memcpy(spans, e->hist_spans.v, (size_t)e->hist_spans.n * sizeof *spans);
+    if (im.n_image) {
+        char why[512];
+        if (emu_image_spans(e->m, ctx, n_before, n, &im, spans + e->hist_spans.n, why, sizeof why) != 0) {
+            free(spans);
+            free(ctx);
+            return fail(e, user, why);
+        }
+    }
+
     if (ip->mode == RKLLM_ABI_INFER_GET_LAST_HIDDEN_LAYER) {
         /* the hidden states of this input alone, as a fresh sequence */
         char herr[256];
@@ -522,6 +590,7 @@ static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *us
         const float *hs = e->hidden ? emu_hidden_run(e->hidden, ctx + n_before, (int32_t)(n - n_before), herr,
                                                      sizeof herr)
                                     : NULL;
+        free(spans); /* the input's tokens are all real: images were refused above */
         if (!hs) {
             emu_log("rkllm_run: hidden layer: %s%s", herr, NULL);
             free(ctx);
@@ -544,7 +613,8 @@ static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *us
     }
 
     engine_gen_params gp = {.sampling = e->sampling, .max_tokens = e->max_new_tokens, .n_keep = -1,
-                            .ignore_eos = e->ignore_eos, .cancel = &e->abort_flag};
+                            .ignore_eos = e->ignore_eos, .cancel = &e->abort_flag, .spans = spans,
+                            .n_spans = n_spans};
 #if RKLLM_EMU_FAMILY == 13
     if (ip->sampling_params) {
         const rk13_sampling_param *sp = ip->sampling_params;
@@ -556,8 +626,7 @@ static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *us
     char gerr[512] = "";
     engine_stats st;
     int rc = 0;
-    if (ip->prompt_cache_params && ip->prompt_cache_params->save_prompt_cache &&
-        ip->prompt_cache_params->prompt_cache_path) {
+    if (saves_cache(ip)) {
         /* prefill only, save, then generate as usual (the prefix is reused) */
         engine_gen_params pre = gp;
         pre.max_tokens = 0;
@@ -574,11 +643,10 @@ static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *us
     }
     if (rc == 0) rc = cpu_engine_ops.generate(e->s, ctx, n, &gp, on_token, &rcx, &st, gerr, sizeof gerr);
     if (rc != 0) {
-        emu_log("rkllm_run: %s%s", gerr, NULL);
         free(ctx);
         free(rcx.gen);
-        fire(e, user, RKLLM_ABI_RUN_ERROR, NULL, -1, NULL);
-        return -1;
+        free(spans);
+        return fail(e, user, gerr);
     }
     /* Bytes of a character the run ended inside of are never handed out:
      * callbacks only carry whole characters. */
@@ -590,9 +658,18 @@ static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *us
         memcpy(e->hist, ctx, (size_t)k * sizeof(int32_t));
         e->n_hist = (int32_t)k;
         e->n_sys = n_sys;
+        /* the images stay in the kept context, so their embeddings are kept
+         * too: a later turn (or a context rebuilt from the tokens) needs them */
+        int32_t n_old = e->hist_spans.n;
+        if (!emu_spans_append(&e->hist_spans, spans + n_old, n_spans - n_old, e->info.n_embd)) {
+            e->n_hist = 0;
+            e->n_sys = 0;
+            emu_spans_clear(&e->hist_spans);
+        }
     } else {
         e->n_hist = 0;
         e->n_sys = 0;
+        emu_spans_clear(&e->hist_spans);
     }
     perf.prefill_time_ms = (float)st.prefill_ms;
     perf.prefill_tokens = st.prompt_tokens - st.reused_tokens;
@@ -601,6 +678,7 @@ static int run_locked(emu *e, const emu_input *in, const emu_infer *ip, void *us
     perf.memory_usage_mb = vm_hwm_mb();
     free(ctx);
     free(rcx.gen);
+    free(spans);
     fire(e, user, RKLLM_ABI_RUN_FINISH, NULL, -1, &perf);
     return 0;
 }

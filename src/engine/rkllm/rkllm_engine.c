@@ -68,6 +68,7 @@ struct engine_session {
     char lora_name[64];
     rkllm_sampling init_sampling; /* 1.2: sampling is fixed at init */
     bool init_ignore_eos;         /* 1.3: so is ignore_eos_token */
+    char init_img[3][64];         /* 1.2: and the image tags */
 };
 
 /* ---- model -------------------------------------------------------------------- */
@@ -276,6 +277,7 @@ static engine_session *rk_session_new(engine_model *m, char *err, size_t errlen)
         return NULL;
     }
     s->init_sampling = m->init.sampling;
+    memcpy(s->init_img, m->img, sizeof s->init_img);
     return s;
 }
 
@@ -446,18 +448,32 @@ static bool to_sampling(const engine_gen_params *p, rkllm_sampling *out, char *e
     return true;
 }
 
-/* 1.2 fixes sampling at init, 1.3 ignore_eos_token: a request that asks
- * for others gets a new handle (and so a fresh context). */
-static int ensure_sampling(engine_session *s, const rkllm_sampling *want, bool ignore_eos, char *err,
-                           size_t errlen)
+/* 1.2 fixes sampling and the image tags at init, 1.3 ignore_eos_token: a
+ * request that asks for others gets a new handle (and so a fresh context).
+ * img: the tags the request's images need, or NULL. */
+static int ensure_sampling(engine_session *s, const rkllm_sampling *want, bool ignore_eos, char (*img)[64],
+                           char *err, size_t errlen)
 {
     bool v12 = rkllm_runtime_family(s->m->rt) == RKLLM_FAMILY_1_2;
-    if (v12 ? memcmp(want, &s->init_sampling, sizeof *want) == 0 : ignore_eos == s->init_ignore_eos) return 0;
+    bool same_img = !v12 || !img || memcmp(img, s->init_img, sizeof s->init_img) == 0;
+    if (same_img &&
+        (v12 ? memcmp(want, &s->init_sampling, sizeof *want) == 0 : ignore_eos == s->init_ignore_eos))
+        return 0;
     rkllm_init_req q = s->m->init;
     if (v12) q.sampling = *want;
     q.ignore_eos_token = ignore_eos;
+    /* the tags live in the session, in case the runtime keeps the pointers */
+    char old_img[3][64];
+    memcpy(old_img, s->init_img, sizeof old_img);
+    if (v12 && img) memcpy(s->init_img, img, sizeof s->init_img);
+    if (v12) {
+        q.img_start = s->init_img[0];
+        q.img_end = s->init_img[1];
+        q.img_content = s->init_img[2];
+    }
     rkllm_handle_t h = NULL;
     if (rkllm_rt_init(s->m->rt, &h, &q, on_result) != 0 || !h) {
+        memcpy(s->init_img, old_img, sizeof old_img);
         snprintf(err, errlen, "the RKLLM runtime could not re-initialise %s with new sampling", s->m->path);
         return -1;
     }
@@ -471,6 +487,26 @@ static int ensure_sampling(engine_session *s, const rkllm_sampling *want, bool i
     return 0;
 }
 
+/* What marks an image in a multimodal prompt: fixed by the runtime. */
+#define RKLLM_IMAGE_MARKER "<image>"
+
+/* text with every `from` replaced by `to` (malloc'd), or NULL. */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+    strbuf b = {0};
+    size_t lf = strlen(from);
+    bool ok = true;
+    for (const char *p = strstr(text, from); p && ok; p = strstr(text, from)) {
+        ok = strbuf_add(&b, text, (size_t)(p - text)) && strbuf_add_str(&b, to);
+        text = p + lf;
+    }
+    if (!ok || !strbuf_add_str(&b, text)) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
 static int rk_generate_text(engine_session *s, const char *prompt, const engine_gen_params *p,
                             engine_token_fn on_token, void *user, engine_stats *stats, char *err, size_t errlen)
 {
@@ -480,10 +516,30 @@ static int rk_generate_text(engine_session *s, const char *prompt, const engine_
         snprintf(err, errlen, "the prompt is empty");
         return -1;
     }
+    /* The tags each image's embeddings are wrapped in: the request's
+     * (its vision preset's), else the model's. 1.3 takes them per run, 1.2
+     * at init (ensure_sampling makes a handle with them). */
+    char img[3][64];
+    if (p->n_spans > 0) {
+        const char *want[3] = {p->image_start, p->image_end, p->image_content};
+        for (int i = 0; i < 3; i++) {
+            const char *t = want[i] ? want[i] : m->img[i];
+            if (strlen(t) >= sizeof img[i]) {
+                snprintf(err, errlen, "the image tag \"%.40s...\" is too long for the NPU runtime", t);
+                return -1;
+            }
+            snprintf(img[i], sizeof img[i], "%s", t);
+        }
+    }
     rkllm_sampling smp;
-    if (!to_sampling(p, &smp, err, errlen) || ensure_sampling(s, &smp, p->ignore_eos, err, errlen) != 0) return -1;
+    if (!to_sampling(p, &smp, err, errlen) ||
+        ensure_sampling(s, &smp, p->ignore_eos, p->n_spans > 0 ? img : NULL, err, errlen) != 0)
+        return -1;
     if (p->max_tokens == 0 || cancel_raised(p)) {
-        if (p->max_tokens == 0 && !cancel_raised(p)) {
+        /* a prompt with images cannot be re-fed as text for a cache */
+        if (p->max_tokens == 0 && !cancel_raised(p) && p->n_spans > 0) {
+            clear_context(s);
+        } else if (p->max_tokens == 0 && !cancel_raised(p)) {
             /* "prefill only", which a prompt cache is built from: the
              * runtime reads the prompt when save asks for its cache */
             clear_context(s);
@@ -497,14 +553,16 @@ static int rk_generate_text(engine_session *s, const char *prompt, const engine_
         return 0;
     }
     rkllm_run_req q = {.mode = RKLLM_ABI_INFER_GENERATE, .input_type = RKLLM_ABI_INPUT_PROMPT, .role = "user",
-                       .enable_thinking = s->thinking, .keep_history = 1, .lora_name = s->lora,
-                       .sampling = &smp};
+                       .enable_thinking = s->thinking, .keep_history = p->n_spans > 0 ? 0 : 1,
+                       .lora_name = s->lora, .sampling = &smp};
     bool family13 = rkllm_runtime_family(m->rt) == RKLLM_FAMILY_1_3;
     q.max_new_tokens = p->max_tokens > 0 ? p->max_tokens : m->n_ctx;
 
-    /* Images: spans fill the prompt's image placeholders in order. They
-     * change what a prefix means, so such prompts always start clean. */
+    /* Images: spans fill the prompt's image markers in order. They change
+     * what a prefix means, so such prompts start clean and keep no history
+     * (the text would be an incomplete account of the cache). */
     float *embd = NULL;
+    char *marked = NULL;
     if (p->n_spans > 0) {
         int32_t per = p->spans[0].n_tokens;
         for (int32_t i = 1; i < p->n_spans; i++) {
@@ -528,9 +586,19 @@ static int rk_generate_text(engine_session *s, const char *prompt, const engine_
         q.image_embed = embd;
         q.n_image_tokens = (size_t)per;
         q.n_image = (size_t)p->n_spans;
-        q.img_start = m->img[0];
-        q.img_end = m->img[1];
-        q.img_content = m->img[2];
+        q.img_start = img[0];
+        q.img_end = img[1];
+        q.img_content = img[2];
+        /* the runtime looks for its own marker */
+        if (p->image_marker && *p->image_marker && strcmp(p->image_marker, RKLLM_IMAGE_MARKER) != 0) {
+            marked = replace_all(prompt, p->image_marker, RKLLM_IMAGE_MARKER);
+            if (!marked) {
+                free(embd);
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            prompt = marked;
+        }
     }
 
     size_t plen = strlen(prompt);
@@ -547,6 +615,7 @@ static int rk_generate_text(engine_session *s, const char *prompt, const engine_
                     .max_tokens = family13 ? -1 : p->max_tokens};
     int rc = run(&rs, &q);
     free(embd);
+    free(marked);
     stats->prefill_ms = rs.perf.prefill_time_ms;
     stats->decode_ms = rs.perf.generate_time_ms;
     stats->prompt_tokens = stats->reused_tokens + rs.perf.prefill_tokens;
@@ -588,7 +657,7 @@ static int rk_generate(engine_session *s, const int32_t *prompt, int64_t n_promp
         return -1;
     }
     rkllm_sampling smp;
-    if (!to_sampling(p, &smp, err, errlen) || ensure_sampling(s, &smp, p->ignore_eos, err, errlen) != 0) return -1;
+    if (!to_sampling(p, &smp, err, errlen) || ensure_sampling(s, &smp, p->ignore_eos, NULL, err, errlen) != 0) return -1;
     clear_context(s);
     if (p->max_tokens == 0) {
         stats->finish = ENGINE_FINISH_LENGTH;
