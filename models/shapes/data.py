@@ -28,8 +28,8 @@ COLOURS = {
 }
 BACKGROUNDS = {"white": (245, 245, 245), "black": (15, 15, 15), "grey": (128, 128, 128)}
 POSITIONS = {  # centre of a single shape, as a fraction of the side
-    "left": (0.27, 0.5), "right": (0.73, 0.5), "top": (0.5, 0.27),
-    "bottom": (0.5, 0.73), "center": (0.5, 0.5),
+    "left": (0.28, 0.5), "right": (0.72, 0.5), "top": (0.5, 0.28),
+    "bottom": (0.5, 0.72), "center": (0.5, 0.5),
 }
 POSITION_PHRASE = {"left": "on the left", "right": "on the right", "top": "at the top",
                    "bottom": "at the bottom", "center": "in the center"}
@@ -71,12 +71,12 @@ def random_scene(rng):
     if count == 1:
         position = rng.choice(sorted(POSITIONS))
         cx, cy = POSITIONS[position]
-        r = rng.uniform(0.13, 0.19)
-        items.append((cx + rng.uniform(-0.05, 0.05), cy + rng.uniform(-0.05, 0.05), r,
+        r = rng.uniform(0.15, 0.21)
+        items.append((cx + rng.uniform(-0.04, 0.04), cy + rng.uniform(-0.04, 0.04), r,
                       rng.uniform(-12, 12)))
     else:
         position = None
-        r0 = rng.uniform(0.09, 0.13)
+        r0 = rng.uniform(0.10, 0.14)
         while len(items) < count:
             r = r0 * rng.uniform(0.9, 1.1)
             cx, cy = rng.uniform(r + 0.03, 1 - r - 0.03), rng.uniform(r + 0.03, 1 - r - 0.03)
