@@ -658,10 +658,12 @@ static bool on_gen_text(void *user, const char *text, size_t len)
 {
     gen_ctx *g = user;
     if (!g->first_text) g->first_text = mono_ms();
-    /* let the model's other sessions compute while this text goes out */
-    ticket_release(&g->m->compute);
+    /* let the model's other sessions compute while this text goes out
+     * (engines whose sessions run at once hold no turn here) */
+    bool turns = !g->m->info.concurrent_sessions;
+    if (turns) ticket_release(&g->m->compute);
     bool go_on = g->j->sink.on_text ? g->j->sink.on_text(g->j->sink.user, text, len) : true;
-    ticket_acquire(&g->m->compute);
+    if (turns) ticket_acquire(&g->m->compute);
     return go_on && !atomic_load(&g->j->cancel);
 }
 
@@ -994,7 +996,7 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
 
     /* sessions keep identities at image positions: compare with those */
     int32_t *ident = NULL;
-    if (n_spans > 0 && (ident = malloc((size_t)n * sizeof *ident))) {
+    if (!text_engine && n_spans > 0 && (ident = malloc((size_t)n * sizeof *ident))) {
         memcpy(ident, toks, (size_t)n * sizeof *ident);
         for (int k = 0; k < n_spans; k++)
             for (int32_t o = 0; o < spans[k].n_tokens; o++)
@@ -1065,8 +1067,12 @@ static void run_generate(sched *s, model_entry *m, sched_job *j, rk_result *res)
             p.gen.ignore_eos = false; /* the document ends with end of generation */
         }
     }
+    /* an engine whose sessions run at once (and batch) generates without
+     * the model's turn; the others take turns token by token */
+    bool turns = !m->info.concurrent_sessions;
+    if (!turns) ticket_release(&m->compute);
     if (rc == 0) rc = textgen_run(ops, sl->sess, toks, n, &p, on_gen_text, &g, &tr, err, sizeof err);
-    ticket_release(&m->compute);
+    if (turns) ticket_release(&m->compute);
     json_constraint_free(cx.jc);
     unclaim(s, sl);
     free(stops);

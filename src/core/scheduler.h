@@ -8,8 +8,11 @@
  * holds it and only its new tokens are computed (an empty session is
  * preferred to evicting another conversation). Engine calls of one model
  * are serialised by a fair lock that is handed over between tokens, so
- * parallel sessions interleave token by token on any engine. An engine
- * therefore never runs two calls at once, but must accept calls on one
+ * parallel sessions interleave token by token on any engine, except the
+ * generation of engines whose sessions may run at once
+ * (engine_info.concurrent_sessions): there every session generates on its
+ * own worker and the engine batches their decode steps. An engine without
+ * that flag never runs two calls at once, but must accept calls on one
  * session while another session's generate waits in its token callback.
  *
  * A cancelled request leaves the queue at once, or stops within one token

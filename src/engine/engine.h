@@ -44,6 +44,7 @@ typedef struct {
     uint64_t weight_bytes;
     uint64_t state_bytes;       /* KV cache and scratch of one session */
     bool has_tokenizer;         /* tokenize/token_to_piece work */
+    bool concurrent_sessions;   /* different sessions may generate on different threads at once */
 } engine_info;
 
 typedef enum {

@@ -3,6 +3,7 @@
  * can be saved to and restored from a file. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,32 @@
 #define DEFAULT_CTX_CAP 4096
 #define DEFAULT_BATCH 128
 
+/* A decode step waiting for the batch (see decode_step). */
+typedef struct {
+    engine_session *s;
+    int32_t token, pos;
+    bool done;
+} decode_req;
+
+#define MAX_DECODE_BATCH 16
+
 struct engine_model {
     gguf_file *gguf;
     rk_model *model;
     tokenizer *tok;
     threadpool *pool;
+    /* Sessions generate on their own threads. The pool and the weights'
+     * scratch serve one forward pass at a time (compute_mu); decode steps
+     * that arrive while a pass runs wait and then go through the model
+     * together, so concurrent streams share each read of the weights. */
+    pthread_mutex_t compute_mu;
+    pthread_mutex_t batch_mu;
+    pthread_cond_t batch_cv;
+    decode_req *pending[MAX_DECODE_BATCH];
+    int n_pending;
+    int n_decoding;          /* sessions in their decode loop: a batch waits briefly for all of them */
+    bool batch_busy;
+    float *batch_logits;     /* MAX_DECODE_BATCH x n_vocab */
     int32_t n_ctx;
     int32_t n_batch;
     uint32_t kv_type;
@@ -136,6 +158,14 @@ static engine_model *cpu_load(const engine_load_params *p, char *err, size_t err
         snprintf(err, errlen, "cannot start threads");
         goto fail;
     }
+    em->batch_logits = malloc((size_t)MAX_DECODE_BATCH * em->model->n_vocab * sizeof(float));
+    if (!em->batch_logits) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    pthread_mutex_init(&em->compute_mu, NULL);
+    pthread_mutex_init(&em->batch_mu, NULL);
+    pthread_cond_init(&em->batch_cv, NULL);
     gguf_str tmpl;
     if (gguf_get_str(em->gguf, "tokenizer.chat_template", &tmpl)) {
         em->chat_template = malloc(tmpl.len + 1);
@@ -149,6 +179,7 @@ static engine_model *cpu_load(const engine_load_params *p, char *err, size_t err
     em->fingerprint = model_fingerprint(em);
     return em;
 fail:
+    threadpool_free(em->pool);
     tokenizer_free(em->tok);
     rk_model_free(em->model);
     gguf_close(em->gguf);
@@ -159,6 +190,10 @@ fail:
 static void cpu_unload(engine_model *em)
 {
     if (!em) return;
+    pthread_mutex_destroy(&em->compute_mu);
+    pthread_mutex_destroy(&em->batch_mu);
+    pthread_cond_destroy(&em->batch_cv);
+    free(em->batch_logits);
     threadpool_free(em->pool);
     tokenizer_free(em->tok);
     rk_model_free(em->model);
@@ -188,6 +223,7 @@ static void cpu_info(const engine_model *em, engine_info *out)
     out->state_bytes = (uint64_t)m->n_layer * em->n_ctx *
                        ((uint64_t)m->n_head_kv * (m->head_dim + m->head_dim_v)) * ggml_type_size(em->kv_type);
     out->has_tokenizer = true;
+    out->concurrent_sessions = true;
 }
 
 static int64_t cpu_tokenize(const engine_model *em, const char *text, size_t len, bool add_bos, bool parse_special,
@@ -273,8 +309,10 @@ static prefill_result prefill(engine_session *s, int32_t from, int32_t to, const
             }
             any = true;
         }
+        pthread_mutex_lock(&s->em->compute_mu);
         rk_forward_embd(s->fw, s->tokens + i, any ? s->embd_rows : NULL, n, i, i + n == to ? s->logits : NULL,
                         false, NULL);
+        pthread_mutex_unlock(&s->em->compute_mu);
         s->n_past = i + n;
     }
     return PREFILL_OK;
@@ -292,6 +330,78 @@ static prefill_result shift_context(engine_session *s, int32_t n_keep, const eng
     int32_t n_total = s->n_past - n_discard;
     s->n_past = 0;
     return prefill(s, 0, n_total, p);
+}
+
+static void decoding(engine_model *em, int delta)
+{
+    pthread_mutex_lock(&em->batch_mu);
+    em->n_decoding += delta;
+    pthread_cond_broadcast(&em->batch_cv); /* a leader waiting for a session that left stops waiting */
+    pthread_mutex_unlock(&em->batch_mu);
+}
+
+/* One token through the model for this session, batched with the decode
+ * steps of other sessions that are waiting: the first to find no pass
+ * running leads one for everything pending, and the others wait for it. */
+static void decode_step(engine_session *s, int32_t token, int32_t pos)
+{
+    engine_model *em = s->em;
+    decode_req me = {.s = s, .token = token, .pos = pos};
+    pthread_mutex_lock(&em->batch_mu);
+    while (em->n_pending == MAX_DECODE_BATCH) pthread_cond_wait(&em->batch_cv, &em->batch_mu);
+    em->pending[em->n_pending++] = &me;
+    pthread_cond_broadcast(&em->batch_cv); /* a gathering leader counts us */
+    while (!me.done) {
+        if (em->batch_busy) {
+            pthread_cond_wait(&em->batch_cv, &em->batch_mu);
+            continue;
+        }
+        /* lead: let the other decoding sessions join (they are between two
+         * tokens), but never hold a step back more than a moment */
+        em->batch_busy = true;
+        int want = em->n_decoding < em->n_batch ? em->n_decoding : em->n_batch;
+        if (want > MAX_DECODE_BATCH) want = MAX_DECODE_BATCH;
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_nsec += 2000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+        while (em->n_pending < want)
+            if (pthread_cond_timedwait(&em->batch_cv, &em->batch_mu, &deadline) != 0) break;
+        decode_req *batch[MAX_DECODE_BATCH];
+        int n = em->n_pending < em->n_batch ? em->n_pending : em->n_batch; /* the scratch holds n_batch rows */
+        memcpy(batch, em->pending, (size_t)n * sizeof *batch);
+        em->n_pending -= n;
+        memmove(em->pending, em->pending + n, (size_t)em->n_pending * sizeof *em->pending);
+        pthread_cond_broadcast(&em->batch_cv); /* room in pending again */
+        pthread_mutex_unlock(&em->batch_mu);
+
+        rk_forward_ctx *cs[MAX_DECODE_BATCH];
+        int32_t toks[MAX_DECODE_BATCH], poss[MAX_DECODE_BATCH];
+        for (int i = 0; i < n; i++) {
+            cs[i] = batch[i]->s->fw;
+            toks[i] = batch[i]->token;
+            poss[i] = batch[i]->pos;
+        }
+        int32_t nv = em->model->n_vocab;
+        pthread_mutex_lock(&em->compute_mu);
+        if (n == 1) {
+            rk_forward(cs[0], toks, 1, poss[0], batch[0]->s->logits, false, NULL);
+        } else {
+            rk_forward_multi(cs, toks, poss, n, em->batch_logits);
+            for (int i = 0; i < n; i++)
+                memcpy(batch[i]->s->logits, em->batch_logits + (size_t)i * nv, (size_t)nv * sizeof(float));
+        }
+        pthread_mutex_unlock(&em->compute_mu);
+
+        pthread_mutex_lock(&em->batch_mu);
+        for (int i = 0; i < n; i++) batch[i]->done = true;
+        em->batch_busy = false;
+        pthread_cond_broadcast(&em->batch_cv);
+    }
+    pthread_mutex_unlock(&em->batch_mu);
 }
 
 static int cpu_generate(engine_session *s, const int32_t *prompt, int64_t n_prompt, const engine_gen_params *p,
@@ -363,6 +473,7 @@ static int cpu_generate(engine_session *s, const int32_t *prompt, int64_t n_prom
 
     char piece[256];
     if (p->max_tokens == 0) stats->finish = ENGINE_FINISH_LENGTH;
+    decoding(em, +1);
     while (stats->finish == ENGINE_FINISH_NONE) {
         if (cancelled(p)) {
             stats->finish = ENGINE_FINISH_CANCELLED;
@@ -404,9 +515,10 @@ static int cpu_generate(engine_session *s, const int32_t *prompt, int64_t n_prom
             stats->context_shifts++;
         }
         s->tokens[s->n_past] = tok;
-        rk_forward(s->fw, &tok, 1, s->n_past, s->logits, false, NULL);
+        decode_step(s, tok, s->n_past);
         s->n_past++;
     }
+    decoding(em, -1);
     stats->decode_ms = now_ms() - t1;
     sampler_free(smp);
     return 0;
@@ -440,7 +552,9 @@ static int cpu_embed(engine_session *s, const int32_t *tokens, int64_t n, float 
     s->n_past = 0;
     for (int64_t i = 0; i < n; i += em->n_batch) {
         int32_t b = n - i < em->n_batch ? (int32_t)(n - i) : em->n_batch;
+        pthread_mutex_lock(&em->compute_mu);
         rk_forward(s->fw, tokens + i, b, (int32_t)i, NULL, false, hidden);
+        pthread_mutex_unlock(&em->compute_mu);
         for (int32_t t = 0; t < b; t++)
             for (int32_t j = 0; j < d; j++) sum[j] += hidden[(size_t)t * d + j];
     }

@@ -49,8 +49,10 @@ rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ct
     c->vrow = alloc_floats((size_t)nth * m->head_dim_v);
     c->inv_freq = alloc_floats((size_t)m->n_rot / 2);
     c->rope_cs = alloc_floats(B * m->n_rot);
+    c->row_kv = calloc(B, sizeof *c->row_kv);
+    c->row_pos = calloc(B, sizeof *c->row_pos);
     if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate ||
-        !c->up || !c->xq || !c->scores || !c->vrow || !c->inv_freq || !c->rope_cs) {
+        !c->up || !c->xq || !c->scores || !c->vrow || !c->inv_freq || !c->rope_cs || !c->row_kv || !c->row_pos) {
         rk_forward_free(c);
         return NULL;
     }
@@ -80,6 +82,8 @@ void rk_forward_free(rk_forward_ctx *c)
     free(c->vrow);
     free(c->inv_freq);
     free(c->rope_cs);
+    free(c->row_kv);
+    free(c->row_pos);
     free(c);
 }
 
@@ -241,13 +245,13 @@ static void head_norm(float *x, const float *weight, int32_t n_heads, int32_t he
     }
 }
 
-static void rope_tables(rk_forward_ctx *c, int32_t n, int32_t pos0)
+static void rope_tables(rk_forward_ctx *c, int32_t n)
 {
     int half = c->m->n_rot / 2;
     for (int32_t t = 0; t < n; t++) {
         float *cs = c->rope_cs + (size_t)t * c->m->n_rot;
         for (int i = 0; i < half; i++) {
-            double theta = (double)(pos0 + t) * c->inv_freq[i];
+            double theta = (double)c->row_pos[t] * c->inv_freq[i];
             cs[2 * i] = (float)cos(theta);
             cs[2 * i + 1] = (float)sin(theta);
         }
@@ -280,7 +284,6 @@ typedef struct {
     rk_forward_ctx *c;
     int layer;
     int32_t n;
-    int32_t pos0;
 } attention_job;
 
 static void attention_worker(void *arg, int ith, int nth)
@@ -292,8 +295,6 @@ static void attention_worker(void *arg, int ith, int nth)
     const rk_type_ops *kv_ops = kern->types[c->kv_type];
     int32_t hd = m->head_dim, hdv = m->head_dim_v, group = m->n_head / m->n_head_kv;
     size_t k_row, v_row;
-    const uint8_t *kc = rk_forward_kv_span(c, j->layer, false, &k_row);
-    const uint8_t *vc = rk_forward_kv_span(c, j->layer, true, &v_row);
     float *scores = c->scores + (size_t)ith * c->n_ctx;
     float *vbuf = c->vrow + (size_t)ith * hdv;
     float scale = 1.0f / sqrtf((float)hd);
@@ -301,7 +302,9 @@ static void attention_worker(void *arg, int ith, int nth)
     threadpool_range(items, ith, nth, &i0, &i1);
     for (long it = i0; it < i1; it++) {
         int32_t t = (int32_t)(it / m->n_head), h = (int32_t)(it % m->n_head), kvh = h / group;
-        int32_t n_keys = j->pos0 + t + 1; /* causal: this token and everything before it */
+        int32_t n_keys = c->row_pos[t] + 1; /* causal: this token and everything before it */
+        const uint8_t *kc = rk_forward_kv_span(c->row_kv[t], j->layer, false, &k_row);
+        const uint8_t *vc = rk_forward_kv_span(c->row_kv[t], j->layer, true, &v_row);
         const float *q = c->q + ((size_t)t * m->n_head + h) * hd;
         size_t k_off = (size_t)kvh * hd * c->kv_elem, v_off = (size_t)kvh * hdv * c->kv_elem;
         float maxv = -INFINITY;
@@ -334,19 +337,27 @@ static void attention_worker(void *arg, int ith, int nth)
 
 /* ---- the layer stack --------------------------------------------------- */
 
-static void store_kv(rk_forward_ctx *c, int layer, int32_t pos0, int32_t n)
+/* Writes the batch's keys and values into each row's cache at its position:
+ * consecutive rows of one context in one piece. */
+static void store_kv(rk_forward_ctx *c, int layer, int32_t n)
 {
-    size_t k_row, v_row;
-    uint8_t *kc = (uint8_t *)rk_forward_kv_span(c, layer, false, &k_row) + (size_t)pos0 * k_row;
-    uint8_t *vc = (uint8_t *)rk_forward_kv_span(c, layer, true, &v_row) + (size_t)pos0 * v_row;
-    if (c->kv_type == GGML_TYPE_F32) {
-        memcpy(kc, c->k, (size_t)n * k_row);
-        memcpy(vc, c->v, (size_t)n * v_row);
-        return;
-    }
     const rk_vec_ops *vec = &kernels_get()->vec;
-    vec->f32_to_fp16((int64_t)n * c->kv_dim, c->k, (rk_fp16 *)kc);
-    vec->f32_to_fp16((int64_t)n * c->kv_dim_v, c->v, (rk_fp16 *)vc);
+    for (int32_t t0 = 0, t1; t0 < n; t0 = t1) {
+        rk_forward_ctx *kv = c->row_kv[t0];
+        for (t1 = t0 + 1; t1 < n && c->row_kv[t1] == kv && c->row_pos[t1] == c->row_pos[t1 - 1] + 1; t1++) {}
+        int32_t rows = t1 - t0;
+        size_t k_row, v_row;
+        uint8_t *kc = (uint8_t *)rk_forward_kv_span(kv, layer, false, &k_row) + (size_t)c->row_pos[t0] * k_row;
+        uint8_t *vc = (uint8_t *)rk_forward_kv_span(kv, layer, true, &v_row) + (size_t)c->row_pos[t0] * v_row;
+        const float *k = c->k + (size_t)t0 * c->kv_dim, *v = c->v + (size_t)t0 * c->kv_dim_v;
+        if (c->kv_type == GGML_TYPE_F32) {
+            memcpy(kc, k, (size_t)rows * k_row);
+            memcpy(vc, v, (size_t)rows * v_row);
+        } else {
+            vec->f32_to_fp16((int64_t)rows * c->kv_dim, k, (rk_fp16 *)kc);
+            vec->f32_to_fp16((int64_t)rows * c->kv_dim_v, v, (rk_fp16 *)vc);
+        }
+    }
 }
 
 static float silu(float x)
@@ -360,8 +371,34 @@ void rk_forward(rk_forward_ctx *c, const int32_t *tokens, int32_t n, int32_t pos
     rk_forward_embd(c, tokens, NULL, n, pos0, logits, all_logits, hidden);
 }
 
+static void forward_rows(rk_forward_ctx *c, const int32_t *tokens, const float *const *embd, int32_t n,
+                         float *logits, bool all_logits, float *hidden);
+
 void rk_forward_embd(rk_forward_ctx *c, const int32_t *tokens, const float *const *embd, int32_t n, int32_t pos0,
                      float *logits, bool all_logits, float *hidden)
+{
+    for (int32_t t = 0; t < n; t++) {
+        c->row_kv[t] = c;
+        c->row_pos[t] = pos0 + t;
+    }
+    forward_rows(c, tokens, embd, n, logits, all_logits, hidden);
+}
+
+void rk_forward_multi(rk_forward_ctx *const *cs, const int32_t *tokens, const int32_t *pos, int32_t n,
+                      float *logits)
+{
+    rk_forward_ctx *c = cs[0];
+    for (int32_t t = 0; t < n; t++) {
+        c->row_kv[t] = cs[t];
+        c->row_pos[t] = pos[t];
+    }
+    forward_rows(c, tokens, NULL, n, logits, true, NULL);
+}
+
+/* The layer stack over n rows whose caches and positions are in row_kv
+ * and row_pos. */
+static void forward_rows(rk_forward_ctx *c, const int32_t *tokens, const float *const *embd, int32_t n,
+                         float *logits, bool all_logits, float *hidden)
 {
     const rk_model *m = c->m;
     int64_t d = m->n_embd;
@@ -373,7 +410,7 @@ void rk_forward_embd(rk_forward_ctx *c, const int32_t *tokens, const float *cons
         else
             rk_weight_row_f32(&m->tok_embd, tokens[t], c->x + (size_t)t * d);
     }
-    rope_tables(c, n, pos0);
+    rope_tables(c, n);
 
     for (int li = 0; li < m->n_layer; li++) {
         const rk_layer *l = &m->layers[li];
@@ -390,9 +427,9 @@ void rk_forward_embd(rk_forward_ctx *c, const int32_t *tokens, const float *cons
         rope(c, c->q, m->n_head, n);
         rope(c, c->k, m->n_head_kv, n);
 
-        store_kv(c, li, pos0, n);
+        store_kv(c, li, n);
 
-        attention_job aj = {.c = c, .layer = li, .n = n, .pos0 = pos0};
+        attention_job aj = {.c = c, .layer = li, .n = n};
         threadpool_run(c->pool, attention_worker, &aj);
 
         /* the output projection lands in xn, then joins the residual */

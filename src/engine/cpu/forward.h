@@ -9,7 +9,7 @@
 #include "engine/cpu/model.h"
 #include "util/threadpool.h"
 
-typedef struct {
+typedef struct rk_forward_ctx_s {
     const rk_model *m;
     threadpool *pool;
     int32_t n_ctx;
@@ -29,6 +29,10 @@ typedef struct {
     float *vrow;         /* per thread: one value row converted to f32 */
     float *inv_freq;     /* n_rot/2 rotary frequencies */
     float *rope_cs;      /* per token of the batch: n_rot/2 (cos, sin) pairs */
+    /* per token of the batch: the context whose cache it reads and writes,
+     * and its position (one sequence, or one token of several sessions) */
+    struct rk_forward_ctx_s **row_kv;
+    int32_t *row_pos;
 } rk_forward_ctx;
 
 rk_forward_ctx *rk_forward_new(const rk_model *m, threadpool *pool, int32_t n_ctx, int32_t n_batch,
@@ -51,6 +55,15 @@ void rk_forward(rk_forward_ctx *c, const int32_t *tokens, int32_t n, int32_t pos
  * embeddings enter the prompt. tokens[t] is then not read. */
 void rk_forward_embd(rk_forward_ctx *c, const int32_t *tokens, const float *const *embd, int32_t n, int32_t pos0,
                      float *logits, bool all_logits, float *hidden);
+
+/* One decode step of several sessions of the same model at once: token t
+ * goes through cs[t] (its cache, at position pos[t]), so every weight is
+ * read once for the n tokens; memory-bound decoding then serves n streams
+ * for little more than the price of one. The scratch of cs[0] is used (its
+ * session must be one of those waiting), n <= cs[0]->n_batch, and
+ * logits receives n rows of n_vocab floats. */
+void rk_forward_multi(rk_forward_ctx *const *cs, const int32_t *tokens, const int32_t *pos, int32_t n,
+                      float *logits);
 
 /* y[t][r] = dot(W row r, x[t]) for t < n: a matrix product with the weight's
  * own kernel, rows split over the pool. Exposed for tests and embeddings. */
