@@ -122,7 +122,14 @@ int vision_batch_encode(vision_pipe *vp, const rk_req_image *images, int n, cons
         return rk_fail(e, 500, NULL, "out of memory");
     }
     out->n = n;
-    const vision_preset *p = vp->preset;
+    /* the encoder's own normalisation wins over the preset's: an .rknn model
+     * with it compiled in takes raw 0-255 pixels */
+    vision_preset norm = *vp->preset;
+    if (vp->info.std[0] > 0 && vp->info.std[1] > 0 && vp->info.std[2] > 0) {
+        memcpy(norm.mean, vp->info.mean, sizeof norm.mean);
+        memcpy(norm.std, vp->info.std, sizeof norm.std);
+    }
+    const vision_preset *p = &norm;
     image_limits l = *lim;
     memcpy(l.background, p->background, 3);
     int32_t d = vp->info.n_embd;
