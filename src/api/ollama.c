@@ -615,6 +615,7 @@ static void h_show(http_req *r, void *app)
     if (m.chat_template && strstr(m.chat_template, "tools")) json_array_append_new(caps, json_string("tools"));
     if (m.chat_template && strstr(m.chat_template, "enable_thinking")) json_array_append_new(caps, json_string("thinking"));
     json_array_append_new(caps, json_string("embedding"));
+    if (m.vision) json_array_append_new(caps, json_string("vision"));
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "modelfile", "", "parameters", "", "template",
                           m.chat_template ? m.chat_template : "", "details", details(&m), "model_info", info,
                           "capabilities", caps, "modified_at", ts);

@@ -1461,6 +1461,7 @@ static void fill_status(sched *s, model_entry *m, sched_model_status *st)
     st->modified = e->mtime_sec;
     st->n_params = e->n_params;
     st->context = e->context;
+    st->vision = e->n_vision > 0;
     st->loaded = m->state == M_LOADED;
     st->queued = m->queued;
     st->running = m->running;

@@ -59,6 +59,7 @@ typedef struct {
     int64_t modified;         /* file mtime, Unix seconds */
     uint64_t n_params;
     int64_t context;          /* context length the registry found (0: unknown) */
+    bool vision;              /* a vision encoder sits next to it (mmproj / .rknn) */
     bool loaded;
     uint64_t mem_bytes;       /* weights and session state while loaded */
     int64_t expires_at_ms;    /* Unix ms when it will be unloaded; INT64_MAX: never; 0: not loaded */

@@ -146,6 +146,12 @@ describe("images", () => {
     assert.equal(raw.prompt_eval_count, 16 + (await ollama.generate({ model: MODEL, prompt: " look", raw: true, options: { num_predict: 2 } })).prompt_eval_count);
   });
 
+  test("show lists the vision capability of a model with an encoder only", async () => {
+    assert.ok((await ollama.show({ model: MODEL })).capabilities.includes("vision"));
+    const other = new Ollama({ host: blind.url });
+    assert.ok(!(await other.show({ model: "llama:test" })).capabilities.includes("vision"));
+  });
+
   test("a model without a vision encoder says so; URLs are off unless allowed", async () => {
     const o = new OpenAI({ baseURL: `${blind.url}/v1`, apiKey: "x", maxRetries: 0 });
     await assert.rejects(o.chat.completions.create({ model: "llama:test", messages: [{ role: "user", content: [imagePart(dataUri("red.png", "image/png"))] }] }),
