@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 int vision_pipe_open(vision_pipe *vp, const registry_entry *ent, const engine_ops *ops, const engine_model *em,
                      const engine_info *llm, const vision_presets *presets, int32_t threads, char *err,
@@ -15,12 +18,39 @@ int vision_pipe_open(vision_pipe *vp, const registry_entry *ent, const engine_op
         return -1;
     }
     const char *path = ent->vision[0];
+    /* .rknn shards the registry found in order: the NPU encoder takes them
+     * as a manifest, written for the load and removed after it */
+    char manifest[64] = "";
+    if (ent->vision_kind == REGISTRY_VISION_RKNN && ent->n_vision > 1) {
+        json_t *shards = json_array();
+        for (int i = 0; i < ent->n_vision; i++) {
+            char abs[4096];
+            json_array_append_new(shards, json_string(realpath(ent->vision[i], abs) ? abs : ent->vision[i]));
+        }
+        json_t *doc = json_pack("{s:o}", "shards", shards);
+        snprintf(manifest, sizeof manifest, "/tmp/rkserve-shards-XXXXXX.json");
+        int fd = mkstemps(manifest, 5);
+        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        bool ok = fd >= 0 && text && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+        if (fd >= 0) close(fd);
+        free(text);
+        json_decref(doc);
+        if (!ok) {
+            if (fd >= 0) unlink(manifest);
+            snprintf(err, errlen, "cannot describe the encoder shards of '%s'", ent->name);
+            return -1;
+        }
+        path = manifest;
+    }
     vp->ops = vision_for_path(path);
     if (!vp->ops) {
+        if (manifest[0]) unlink(manifest);
         snprintf(err, errlen, "%s is not a vision encoder this build can run", path);
         return -1;
     }
-    if (!(vp->vm = vp->ops->load(path, threads, err, errlen))) return -1;
+    vp->vm = vp->ops->load(path, threads, err, errlen);
+    if (manifest[0]) unlink(manifest);
+    if (!vp->vm) return -1;
     vp->ops->info(vp->vm, &vp->info);
     vp->preset = ent->vision_preset ? vision_presets_find(presets, ent->vision_preset) : NULL;
     if (ent->vision_preset && !vp->preset) {
