@@ -236,6 +236,7 @@ static void rk_info(const engine_model *m, engine_info *out)
     out->n_embd = m->n_embd;
     out->weight_bytes = m->weight_bytes;
     out->has_tokenizer = false;
+    out->concurrent_sessions = true; /* one runtime handle per session */
 }
 
 static int64_t rk_tokenize(const engine_model *m, const char *text, size_t len, bool add_bos, bool parse_special,
