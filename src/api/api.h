@@ -134,14 +134,14 @@ int api_opt_bool(const json_t *obj, const char *key, bool *out, rk_error *e);
 int api_opt_string(const json_t *obj, const char *key, const char **out, rk_error *e);
 /* "stop": a string or an array of strings, added to r. */
 int api_stop(const json_t *v, rk_request *r, const char *param, rk_error *e);
-/* Message content: a string, null, or a list of parts of which only text
- * parts are accepted (joined with "\n"). *out is malloc'd. */
+/* Message content: a string, null, or a list of text parts (joined with
+ * "\n"); image parts are refused. *out is malloc'd. */
 int api_content_text(const json_t *content, const char *param, char **out, rk_error *e);
 /* "cache_prompts": a cache name or a list of them, kept in r. */
 int api_cache_prompts(const json_t *body, rk_request *r, rk_error *e);
 /* Like api_content_text, and image parts too ("image_url" with a data: URI,
  * an http(s) URL or a file path): each is added to r and marked in the
- * text with RK_IMAGE_MARK where it stands. */
+ * text with RK_IMAGE_MARK where it stands. r NULL refuses them. */
 int api_content_with_images(const json_t *content, const char *param, rk_request *r, char **out, rk_error *e);
 /* Ollama's "images" of obj (base64 strings, or data: URIs) added to r;
  * *marks receives one RK_IMAGE_MARK per image (malloc'd; NULL when none),

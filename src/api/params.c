@@ -72,42 +72,7 @@ int api_stop(const json_t *v, rk_request *r, const char *param, rk_error *e)
 
 int api_content_text(const json_t *content, const char *param, char **out, rk_error *e)
 {
-    *out = NULL;
-    if (!content || json_is_null(content)) {
-        *out = strdup("");
-    } else if (json_is_string(content)) {
-        *out = strndup(json_string_value(content), json_string_length(content));
-    } else if (json_is_array(content)) {
-        size_t total = 1, i;
-        json_t *part;
-        json_array_foreach(content, i, part) {
-            const char *type = json_string_value(json_object_get(part, "type"));
-            if (!json_is_object(part) || !type)
-                return rk_fail(e, 400, param, "each part of '%s' must be an object with a 'type'", param);
-            if (!strcmp(type, "image_url") || !strcmp(type, "input_image") || !strcmp(type, "image"))
-                return rk_fail(e, 400, param, "image input is not supported by this server yet; send text parts");
-            if (strcmp(type, "text") != 0 && strcmp(type, "input_text") != 0)
-                return rk_fail(e, 400, param, "content parts of type '%s' are not supported; send text parts", type);
-            json_t *t = json_object_get(part, "text");
-            if (!json_is_string(t)) return rk_fail(e, 400, param, "a text part of '%s' needs a string 'text'", param);
-            total += json_string_length(t) + 1;
-        }
-        char *buf = malloc(total);
-        if (!buf) return rk_fail(e, 500, NULL, "out of memory");
-        size_t n = 0;
-        json_array_foreach(content, i, part) {
-            json_t *t = json_object_get(part, "text");
-            if (i) buf[n++] = '\n';
-            memcpy(buf + n, json_string_value(t), json_string_length(t));
-            n += json_string_length(t);
-        }
-        buf[n] = 0;
-        *out = buf;
-    } else {
-        return rk_fail(e, 400, param, "'%s' must be a string or a list of content parts", param);
-    }
-    if (!*out) return rk_fail(e, 500, NULL, "out of memory");
-    return 0;
+    return api_content_with_images(content, param, NULL, out, e);
 }
 
 int api_token_list(const json_t *v, const char *param, int32_t **out, int64_t *n, rk_error *e)
@@ -228,8 +193,14 @@ static int add_image_ref(rk_request *r, const char *url, const char *param, rk_e
 
 int api_content_with_images(const json_t *content, const char *param, rk_request *r, char **out, rk_error *e)
 {
-    if (!json_is_array(content)) return api_content_text(content, param, out, e);
     *out = NULL;
+    if (!content || json_is_null(content) || json_is_string(content)) {
+        *out = content && json_is_string(content) ? strndup(json_string_value(content), json_string_length(content))
+                                                  : strdup("");
+        return *out ? 0 : rk_fail(e, 500, NULL, "out of memory");
+    }
+    if (!json_is_array(content))
+        return rk_fail(e, 400, param, "'%s' must be a string or a list of content parts", param);
     size_t total = 1, i;
     json_t *part;
     json_array_foreach(content, i, part) {
@@ -237,6 +208,7 @@ int api_content_with_images(const json_t *content, const char *param, rk_request
         if (!json_is_object(part) || !type)
             return rk_fail(e, 400, param, "each part of '%s' must be an object with a 'type'", param);
         if (!strcmp(type, "image_url") || !strcmp(type, "input_image")) {
+            if (!r) return rk_fail(e, 400, param, "image parts are only accepted in user messages");
             json_t *iu = json_object_get(part, "image_url");
             const char *url = json_is_string(iu) ? json_string_value(iu) : json_string_value(json_object_get(iu, "url"));
             if (!url) return rk_fail(e, 400, param, "an image part needs 'image_url': {\"url\": ...}");
