@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/download.h"
+#include "util/fsutil.h"
 #include "core/model_names.h"
 
 #define MAX_LISTING (64u << 20) /* bytes of one page of a repository listing */
@@ -65,21 +66,9 @@ char *hub_token_from_env(void)
 
 static int mkdirs(const char *path, char *err, size_t errlen)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *c = tmp + 1;; c++) {
-        if (*c == '/' || !*c) {
-            char saved = *c;
-            *c = 0;
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-                return errno == ENOSPC || errno == EDQUOT ? 507 : 500;
-            }
-            *c = saved;
-            if (!saved) break;
-        }
-    }
-    return 0;
+    if (mkdir_p(path) == 0) return 0;
+    snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+    return errno == ENOSPC || errno == EDQUOT ? 507 : 500;
 }
 
 /* repository paths in URLs: bytes outside the unreserved set percent-encoded */

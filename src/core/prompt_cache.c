@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/download.h"
+#include "util/fsutil.h"
 
 bool prompt_cache_valid_name(const char *name)
 {
@@ -97,20 +98,7 @@ int prompt_cache_read(const char *model_dir, const char *name, prompt_cache_meta
 
 int prompt_cache_make_dir(const char *dir)
 {
-    char *p = strdup(dir);
-    if (!p) return -1;
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                free(p);
-                return -1;
-            }
-            *s = '/';
-        }
-    int rc = mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
-    free(p);
-    return rc;
+    return mkdir_p(dir);
 }
 
 int prompt_cache_write(const char *model_dir, const prompt_cache_meta *m, char *err, size_t errlen)

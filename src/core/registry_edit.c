@@ -1,6 +1,7 @@
 /* The two operations that change files: Ollama's delete and copy. Both run
  * under the scan lock and rescan, so the list users see matches the disk. */
 #include "core/registry_internal.h"
+#include "util/fsutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -134,26 +135,6 @@ registry_status registry_remove(registry *r, const char *name, char *err, size_t
 }
 
 /* ---- copy ---- */
-
-static int mkdir_p(const char *path)
-{
-    char *p = strdup(path);
-    if (!p)
-        return -1;
-    for (char *c = p + 1; *c; c++) {
-        if (*c != '/')
-            continue;
-        *c = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            free(p);
-            return -1;
-        }
-        *c = '/';
-    }
-    int rc = mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
-    free(p);
-    return rc;
-}
 
 /* path relative to dir when it lies below it, else as is */
 static const char *below(const char *path, const char *dir)
