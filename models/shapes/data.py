@@ -76,7 +76,7 @@ def random_scene(rng):
                       rng.uniform(-12, 12)))
     else:
         position = None
-        r0 = rng.uniform(0.10, 0.14)
+        r0 = rng.uniform(0.12, 0.15)
         while len(items) < count:
             r = r0 * rng.uniform(0.9, 1.1)
             cx, cy = rng.uniform(r + 0.03, 1 - r - 0.03), rng.uniform(r + 0.03, 1 - r - 0.03)

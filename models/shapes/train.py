@@ -32,13 +32,13 @@ import vlm  # noqa: E402
 SEED = 4321
 VOCAB = 512                 # 256 bytes + merges + 7 specials
 BATCH = 32
-MAX_STEPS = 1600
+MAX_STEPS = 1700
 MAX_SECONDS = 23 * 60       # hard stop on wall time; the log says where it stopped
 WARMUP = 100
 LR, LR_MIN = 2e-3, 1e-4
 EVAL_EVERY = 150
 EVAL_N = 96
-PROBE_WEIGHT = 0.5
+PROBE_WEIGHT = 1.0
 THREADS = 2
 VISION = dict(image_size=64, patch_size=8, hidden=96, layers=3, heads=4, ff=384,
               eps=1e-6, scale_factor=2)
