@@ -181,12 +181,14 @@ class ShapesVLM(nn.Module):
         """px (N, 3, S, S), normalised -> (N, n_tokens, text width)."""
         return self.model.connector(self.model.vision_model(px))
 
-    def forward(self, ids, px=None):
-        """ids (B, T); px the prompt's images in order (row by row): their
-        embeddings replace the <image> positions, n_tokens per image."""
+    def forward(self, ids, px=None, emb=None):
+        """ids (B, T); px the prompt's images in order (row by row), or emb
+        their encodings: these replace the <image> positions, n_tokens per image."""
         x = self.text.tok_embd(ids)
-        if px is not None and px.shape[0]:
-            emb = self.encode_images(px).reshape(-1, x.shape[-1])
+        if emb is None and px is not None and px.shape[0]:
+            emb = self.encode_images(px)
+        if emb is not None:
+            emb = emb.reshape(-1, x.shape[-1])
             mask = (ids == self.image_id)
             assert int(mask.sum()) == emb.shape[0], "one embedding per <image> token"
             x = x.masked_scatter(mask[..., None], emb.to(x.dtype))
