@@ -43,3 +43,31 @@ echo
 echo "POST /api/generate (streamed NDJSON, last two lines):"
 curl -sN "http://127.0.0.1:$port/api/generate" \
   -d '{"model": "fortune", "prompt": "Work consists of whatever a body is obliged", "raw": true, "options": {"temperature": 0}}' | tail -2
+
+# The vision model the project trained (models/shapes): held-out images it
+# never saw, each with the caption the dataset gives it and the model's answer.
+shapes=$(ls models/shapes/*.gguf 2>/dev/null | grep -v mmproj | head -1 || true)
+if [ -n "$shapes" ]; then
+  say "a model that can see: $shapes (a tiny SmolVLM trained here) on held-out images"
+  imgs=$(mktemp -d)
+  trap 'kill $server 2>/dev/null; rm -rf /tmp/rkserve-demo-$$.log "$imgs"' EXIT
+  /usr/bin/python3 models/shapes/data.py --out "$imgs" --n 4
+  for i in 0 1 2 3; do
+    f="$imgs/heldout-$i-0.png"
+    truth=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[$i]['caption'])" "$imgs/answers.json")
+    printf 'image %s, drawn as: %s\n  rkserve run --image: ' "$(basename "$f")" "$truth"
+    "$bin" run "$shapes" --image "$f" -p "Describe the image." --temp 0 -n 40 -q
+  done
+  name=$(curl -s "http://127.0.0.1:$port/api/tags" | /usr/bin/python3 -c "import json,sys; print([m['name'] for m in json.load(sys.stdin)['models'] if 'shapes' in m['name']][0])")
+  echo "POST /v1/chat/completions with two images (data: URIs), \"Compare the two images.\":"
+  /usr/bin/python3 - "$imgs" "$name" <<'PY' | curl -s "http://127.0.0.1:$port/v1/chat/completions" -H 'Content-Type: application/json' -d @-
+import base64, json, sys
+d, name = sys.argv[1], sys.argv[2]
+uri = lambda f: "data:image/png;base64," + base64.b64encode(open(f"{d}/{f}", "rb").read()).decode()
+print(json.dumps({"model": name, "temperature": 0, "max_tokens": 60, "messages": [{"role": "user", "content": [
+    {"type": "image_url", "image_url": {"url": uri("heldout-0-0.png")}},
+    {"type": "image_url", "image_url": {"url": uri("heldout-0-1.png")}},
+    {"type": "text", "text": "Compare the two images."}]}]}))
+PY
+  echo
+fi
