@@ -33,6 +33,11 @@ def presets(shipped_path, out_path):
         json.dump({"presets": [tiled, one]}, f, indent=1)
 
 
+def num(x):
+    """Three significant figures at most, without exponents."""
+    return f"{x:.2f}" if x < 10 else f"{x:.1f}" if x < 100 else f"{x:.0f}"
+
+
 def report(results_dir):
     import glob
     import os
@@ -44,12 +49,12 @@ def report(results_dir):
         split = f"{v['tile_rows']}x{v['tile_cols']}+1" if v["tile_rows"] else "1"
         rows.append([name, os.path.basename(j["model"]), os.path.basename(v["mmproj"]), v["preset"],
                      f"{v['width']}x{v['height']}", split, v["image_tokens"], v["prompt_tokens"],
-                     f"{v['prep_ms_median']:.1f}", f"{v['encode_ms_median']:.0f}", f"{v['encode_tile_ms_median']:.0f}",
-                     f"{v['first_image_ms']:.0f}",
-                     f"{v['pp_image_ms_median']:.0f} ({v['pp_image_tps_median']:.0f})",
-                     f"{v['pp_text_ms_median']:.0f} ({v['pp_text_tps_median']:.0f})",
-                     f"{v['tg_tps_median']:.1f}", f"{j['load_ms'] + v['load_ms']:.0f}",
-                     f"{(j['weight_bytes'] + v['weight_bytes']) / 1e6:.0f}", f"{j['peak_rss_mb']:.0f}", j["threads"]])
+                     num(v["prep_ms_median"]), num(v["encode_ms_median"]), num(v["encode_tile_ms_median"]),
+                     num(v["first_image_ms"]),
+                     f"{num(v['pp_image_ms_median'])} ({num(v['pp_image_tps_median'])})",
+                     f"{num(v['pp_text_ms_median'])} ({num(v['pp_text_tps_median'])})",
+                     num(v["tg_tps_median"]), num(j["load_ms"] + v["load_ms"]),
+                     num((j["weight_bytes"] + v["weight_bytes"]) / 1e6), num(j["peak_rss_mb"]), j["threads"]])
     head = ["case", "LLM", "encoder", "preset", "image", "tiles", "image tok", "prompt tok", "decode+prep ms",
             "encode ms/image", "encode ms/tile", "first image ms (cold)", "prefill ms with image (tok/s)",
             "prefill ms text, same length (tok/s)", "decode tok/s after image", "load ms", "weights MB",
