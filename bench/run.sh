@@ -9,7 +9,7 @@
 # env:   BENCH_THREADS (2), BENCH_REPS (2), BENCH_ROUNDS (2), BENCH_PP (512),
 #        BENCH_TG (128), BENCH_ONLY (a regex over case names such as
 #        smollm2-135m-Q8_0 or vision-smolvlm-256m), BENCH_VISION_REPS (3),
-#        BENCH_SECTIONS ("text vision overhead": which sections run)
+#        BENCH_SECTIONS ("text vision concurrency overhead": which sections run)
 #
 # Each round runs rkserve and then llama.cpp, REPS repetitions each, so a
 # burst of load from elsewhere hits both sides alike; the report takes the
@@ -27,7 +27,7 @@ PP=${BENCH_PP:-512}
 TG=${BENCH_TG:-128}
 ONLY=${BENCH_ONLY:-.}
 VREPS=${BENCH_VISION_REPS:-3}
-SECTIONS=" ${BENCH_SECTIONS:-text vision overhead} "
+SECTIONS=" ${BENCH_SECTIONS:-text vision concurrency overhead} "
 MODELS=$BUILD/bench-models
 OUT=$BUILD/bench-results
 PY=/usr/bin/python3
@@ -160,6 +160,19 @@ overhead_section() {
     RKSERVE_BIN=$RKSERVE RKSERVE_TEST_MODELS=$BUILD/test-models node "$ROOT/tests/e2e/bench_overhead.mjs"
 }
 
+# Aggregate decode throughput of concurrent streams on one model (DESIGN.md:
+# 8 streams >= 3x one stream), through the server with --parallel 8.
+concurrency_section() {
+    echo
+    echo "== concurrent streams (bench/concurrency.mjs, $THREADS threads)"
+    for m in "llama smollm2-135m Q8_0" "llama smollm2-135m F16" "qwen3 qwen3-0.6b Q8_0"; do
+        set -- $m
+        synth_llm "$1" "$2" "$3"
+        RKSERVE_BIN=$RKSERVE node "$ROOT/bench/concurrency.mjs" "$MODELS/$2-$3.gguf" "$THREADS"
+    done
+}
+
 [[ $SECTIONS != *" text "* ]] || text_section
 [[ $SECTIONS != *" vision "* ]] || vision_section
+[[ $SECTIONS != *" concurrency "* ]] || concurrency_section
 [[ $SECTIONS != *" overhead "* ]] || overhead_section
