@@ -4,6 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Templates written for VLM processors loop over a message's content and
+ * look at each part's "type"; many text templates test "type" only for
+ * tools and print the content as a string, so both must be there. */
+static bool template_takes_parts(const char *t)
+{
+    bool type = strstr(t, "['type']") || strstr(t, "[\"type\"]") || strstr(t, ".type ==") || strstr(t, ".type==");
+    static const char *const loops[] = {"in message['content']", "in message[\"content\"]", "in message.content",
+                                        "in messages[0]['content']", "in messages[0].content"};
+    bool loop = false;
+    for (size_t i = 0; i < sizeof loops / sizeof loops[0] && !loop; i++) loop = strstr(t, loops[i]) != NULL;
+    return type && loop;
+}
+
 void chat_format_init(chat_format *f, const char *template_src, const char *arch, const char *bos_text,
                       const char *eos_text, char *warn, size_t warnlen)
 {
@@ -15,9 +28,7 @@ void chat_format_init(chat_format *f, const char *template_src, const char *arch
     if (template_src && *template_src) {
         char err[256];
         f->tmpl = jinja_parse(template_src, strlen(template_src), err, sizeof err);
-        /* templates written for VLM processors look at each part's "type" */
-        f->takes_parts = strstr(template_src, "['type']") || strstr(template_src, "[\"type\"]") ||
-                         strstr(template_src, ".type ==") || strstr(template_src, ".type==");
+        f->takes_parts = template_takes_parts(template_src);
         if (!f->tmpl && warn)
             snprintf(warn, warnlen, "the model's chat template does not parse (%s); using the built-in %s format",
                      err, chat_builtin_name(f->family));

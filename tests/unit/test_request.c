@@ -341,6 +341,46 @@ static void test_ollama(void **state)
     expect_refusal(ollama_embeddings_request, "{\"model\": \"m\", \"prompt\": \"\"}", "prompt", NULL);
 }
 
+/* Images in chat: marks become the image marker in string content, and
+ * VLM templates (looping over content parts by type) get parts; a text
+ * template that tests "type" only for tools keeps strings. */
+static void test_render_images(void **state)
+{
+    (void)state;
+    rk_request r;
+    rk_error e;
+    assert_int_equal(tr(openai_chat_request,
+                        "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\","
+                        " \"text\": \"look\"}, {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/png;base64,AAEC\"}}]}]}",
+                        &r, &e),
+                     0);
+    chat_format f;
+    const char *tools_tmpl = "{% for t in tools or [] %}{% if t.type == 'function' %}F{% endif %}{% endfor %}"
+                             "{% for m in messages %}[{{ m.content }}]{% endfor %}";
+    chat_format_init(&f, tools_tmpl, "llama", "", "", NULL, 0);
+    assert_false(f.takes_parts);
+    char *p = request_render_chat(&r, &f, "<img>", &e);
+    assert_non_null(p);
+    assert_string_equal(p, "[look<img>]");
+    free(p);
+    chat_format_free(&f);
+    const char *vlm_tmpl = "{% for message in messages %}{% for part in message['content'] %}{% if part['type'] == 'text' %}"
+                           "{{ part['text'] }}{% else %}<image>{% endif %}{% endfor %}|{% endfor %}";
+    chat_format_init(&f, vlm_tmpl, "llama", "", "", NULL, 0);
+    assert_true(f.takes_parts);
+    p = request_render_chat(&r, &f, "<image>", &e);
+    assert_non_null(p);
+    assert_string_equal(p, "look<image>|");
+    free(p);
+    chat_format_free(&f);
+    chat_format_init(&f, NULL, "qwen3", "", "", NULL, 0); /* built-in format: the marker in the text */
+    p = request_render_chat(&r, &f, "<vision>", &e);
+    assert_non_null(strstr(p, "look<vision>"));
+    free(p);
+    chat_format_free(&f);
+    request_free(&r);
+}
+
 static void test_render(void **state)
 {
     (void)state;
@@ -420,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_openai_chat),   cmocka_unit_test(test_openai_refusals),
         cmocka_unit_test(test_openai_completion_and_embedding), cmocka_unit_test(test_ollama),
         cmocka_unit_test(test_render),        cmocka_unit_test(test_keep_alive_values),
+        cmocka_unit_test(test_render_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
