@@ -570,9 +570,12 @@ static void h_ps(http_req *r, void *app)
         char ts[64];
         if (ms[i].expires_at_ms == INT64_MAX) snprintf(ts, sizeof ts, "2318-01-01T00:00:00.000000000Z");
         else api_rfc3339(ts, sizeof ts, ms[i].expires_at_ms / 1e3);
+        /* Ollama's size_vram is the part on the accelerator: all of it on the NPU */
+        bool on_npu = ms[i].info.engine && !strcmp(ms[i].info.engine, "rkllm");
         json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:I, s:i}", "name", ms[i].name, "model", ms[i].name,
                               "size", (json_int_t)ms[i].mem_bytes, "digest", ms[i].digest, "details", details(&ms[i]),
-                              "expires_at", ts, "size_vram", (json_int_t)0, "context_length", ms[i].info.n_ctx);
+                              "expires_at", ts, "size_vram", (json_int_t)(on_npu ? ms[i].mem_bytes : 0),
+                              "context_length", ms[i].info.n_ctx);
         json_array_append_new(list, o);
     }
     sched_models_free(ms, n);

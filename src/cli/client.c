@@ -125,8 +125,9 @@ int cmd_ps(int argc, char **argv)
         human_size((uint64_t)json_integer_value(json_object_get(m, "size")), size, sizeof size);
         relative_time(json_string_value(json_object_get(m, "expires_at")), true, until, sizeof until);
         const char *digest = json_string_value(json_object_get(m, "digest"));
+        bool npu = json_integer_value(json_object_get(m, "size_vram")) > 0;
         printf("%-40s %-14.12s %-10s %-10s %-9lld %s\n", json_string_value(json_object_get(m, "name")),
-               digest ? digest : "", size, "100% CPU", (long long)json_integer_value(json_object_get(m, "context_length")),
+               digest ? digest : "", size, npu ? "100% NPU" : "100% CPU", (long long)json_integer_value(json_object_get(m, "context_length")),
                until);
     }
     json_decref(body);

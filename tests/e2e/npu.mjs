@@ -55,8 +55,9 @@ describe("the rkllm engine behind the APIs", () => {
     assert.ok(m, JSON.stringify(models.map((x) => x.name)));
     assert.equal(m.details.format, "rkllm");
     await ollama.generate({ model: NAME, prompt: "" });
-    const ps = await (await fetch(`${npu.url}/health`)).json();
-    assert.ok(JSON.stringify(ps).includes(NAME), JSON.stringify(ps));
+    const ps = (await ollama.ps()).models.find((x) => x.name.startsWith(NAME));
+    assert.ok(ps, "loaded");
+    assert.equal(ps.size_vram, ps.size, "all of it on the NPU");
   });
 
   test("chat answers equal the CPU engine's, ending the turn by themselves", async () => {
