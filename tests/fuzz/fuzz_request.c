@@ -42,6 +42,10 @@ static void check_request(const rk_request *r, const chat_format *builtin, const
     for (int i = 0; i < r->sampling.n_logit_bias; i++) CHECK(r->logit_bias[i].token >= 0);
     CHECK(r->format != RK_FORMAT_JSON_SCHEMA || r->schema);
     CHECK(r->enable_thinking >= -1 && r->enable_thinking <= 1);
+    /* images: at most the limit, each with its bytes or a URL to load */
+    CHECK(r->n_images >= 0 && r->n_images <= RK_MAX_IMAGES);
+    for (int i = 0; i < r->n_images; i++) CHECK((r->images[i].data != NULL) != (r->images[i].url != NULL));
+    CHECK(!r->cache_prompts || json_is_string(r->cache_prompts) || json_is_array(r->cache_prompts));
     switch (r->kind) {
     case RK_KIND_CHAT: {
         CHECK(json_is_array(r->messages) && json_array_size(r->messages) > 0);
