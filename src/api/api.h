@@ -160,8 +160,6 @@ int api_json_schema(const json_t *schema, rk_request *r, const char *param, rk_e
  * key of `given` was set by the client and is kept. Values of the wrong type
  * are skipped. */
 void api_apply_defaults(rk_request *r, const json_t *params, const json_t *given);
-/* Standard base64 of n bytes, malloc'd. */
-char *api_base64(const void *data, size_t n);
 
 /* Unix time and RFC 3339 with nanoseconds, as Ollama prints. */
 void api_rfc3339(char *buf, size_t len, double unix_seconds);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "media/base64.h"
 
 #define FINGERPRINT "rkserve-" RKSERVE_VERSION
 
@@ -607,7 +608,7 @@ static void respond_embeddings(api_call *c, http_req *r, const rk_result *res)
         const float *v = res->embeddings + (size_t)i * res->n_embd;
         json_t *emb;
         if (st->base64) {
-            char *b = api_base64(v, (size_t)res->n_embd * sizeof(float));
+            char *b = b64_encode((const uint8_t *)v, (size_t)res->n_embd * sizeof(float), false, true);
             emb = b ? json_string(b) : NULL;
             free(b);
         } else {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "media/base64.h"
 #include "core/chat_format.h"
 #include "core/config.h"
 #include "core/request.h"
@@ -446,10 +447,11 @@ static void test_keep_alive_values(void **state)
     v = json_true();
     assert_false(api_keep_alive(v, &ms));
     json_decref(v);
-    char *b = api_base64("\x00\x01\x02\xff", 4);
+    /* embeddings' encoding_format base64 uses the media encoder */
+    char *b = b64_encode((const uint8_t *)"\x00\x01\x02\xff", 4, false, true);
     assert_string_equal(b, "AAEC/w==");
     free(b);
-    b = api_base64("ab", 2);
+    b = b64_encode((const uint8_t *)"ab", 2, false, true);
     assert_string_equal(b, "YWI=");
     free(b);
 }
