@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "api/api.h"
+#include "util/fsutil.h"
 
 typedef struct {
     uint8_t *data;
@@ -85,7 +85,7 @@ static bool under_allowed_dir(const char *real, const char *dirs)
     return ok;
 }
 
-static int read_file(const char *path, const char *dirs, size_t max, rk_req_image *im, char *err, size_t errlen)
+static int read_image_file(const char *path, const char *dirs, size_t max, rk_req_image *im, char *err, size_t errlen)
 {
     if (!dirs || !*dirs) {
         snprintf(err, errlen, "local image paths are off; start the server with --image-dir DIR");
@@ -100,28 +100,8 @@ static int read_file(const char *path, const char *dirs, size_t max, rk_req_imag
         snprintf(err, errlen, "%s is outside the --image-dir directories", path);
         return -1;
     }
-    FILE *f = fopen(real, "rb");
-    struct stat st;
-    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        if (f) fclose(f);
-        snprintf(err, errlen, "%s is not a readable file", path);
-        return -1;
-    }
-    if ((uint64_t)st.st_size > max) {
-        fclose(f);
-        snprintf(err, errlen, "%s is larger than %zu bytes", path, max);
-        return -1;
-    }
-    im->data = malloc((size_t)st.st_size + 1);
-    im->len = im->data ? fread(im->data, 1, (size_t)st.st_size, f) : 0;
-    fclose(f);
-    if (!im->data || im->len != (size_t)st.st_size) {
-        free(im->data);
-        im->data = NULL;
-        snprintf(err, errlen, "cannot read %s", path);
-        return -1;
-    }
-    return 0;
+    im->data = (uint8_t *)read_file(real, max, &im->len, err, errlen);
+    return im->data ? 0 : -1;
 }
 
 int api_load_images(api_app *a, rk_request *r, rk_error *e)
@@ -145,7 +125,7 @@ int api_load_images(api_app *a, rk_request *r, rk_error *e)
         } else if (strstr(im->url, "://") && strncmp(im->url, "file://", 7) != 0) {
             return rk_fail(e, 400, "images", "image %d: only data:, http(s) URLs and file paths are accepted", i + 1);
         } else {
-            rc = read_file(!strncmp(im->url, "file://", 7) ? im->url + 7 : im->url, a->cfg->image_dirs, max, im, err,
+            rc = read_image_file(!strncmp(im->url, "file://", 7) ? im->url + 7 : im->url, a->cfg->image_dirs, max, im, err,
                            sizeof err);
         }
         if (rc != 0) return rk_fail(e, 400, "images", "image %d: %s", i + 1, err);

@@ -9,6 +9,7 @@
 
 #include "cli/run.h"
 #include "media/base64.h"
+#include "util/fsutil.h"
 #include "util/strbuf.h"
 
 #define MAX_IMAGE_FILE (64u << 20)
@@ -28,21 +29,12 @@ static json_t *options_json(const run_options *o)
 /* A file's bytes, base64-encoded; NULL with a message printed. */
 static char *image_base64(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return NULL;
-    }
-    strbuf b = {0};
-    char chunk[65536];
-    size_t n;
-    bool ok = true;
-    while (ok && (n = fread(chunk, 1, sizeof chunk, f)) > 0) ok = b.len + n <= MAX_IMAGE_FILE && strbuf_add(&b, chunk, n);
-    bool read_err = ferror(f);
-    fclose(f);
-    char *out = ok && !read_err ? b64_encode((const uint8_t *)(b.p ? b.p : ""), b.len, false, true) : NULL;
-    if (!out) fprintf(stderr, "rkserve run: %s: %s\n", path, read_err ? "cannot read it" : "too large or out of memory");
-    free(b.p);
+    char err[512];
+    size_t len;
+    char *bytes = read_file(path, MAX_IMAGE_FILE, &len, err, sizeof err);
+    char *out = bytes ? b64_encode((const uint8_t *)bytes, len, false, true) : NULL;
+    if (!out) fprintf(stderr, "rkserve run: %s\n", bytes ? "out of memory" : err);
+    free(bytes);
     return out;
 }
 

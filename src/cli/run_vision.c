@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/registry.h"
+#include "util/fsutil.h"
 
 int run_vision_open(run_vision *v, const char *model_path, const engine_ops *ops, const engine_model *em,
                     const engine_info *info, int32_t threads, char *err, size_t errlen)
@@ -65,27 +66,14 @@ void run_vision_close(run_vision *v)
 
 int run_vision_add(run_vision *v, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
+    char err[512];
+    size_t len;
+    uint8_t *buf = (uint8_t *)read_file(path, 64u << 20, &len, err, sizeof err);
+    if (!buf) {
+        fprintf(stderr, "rkserve run: %s\n", err);
         return -1;
     }
-    size_t cap = 1 << 16, len = 0;
-    uint8_t *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap && len < (64u << 20)) {
-            uint8_t *nb = realloc(buf, cap * 2);
-            if (!nb) break;
-            buf = nb;
-            cap *= 2;
-        } else if (len == cap) {
-            break;
-        }
-    }
-    fclose(f);
-    rk_req_image *nv = buf ? realloc(v->images, (size_t)(v->n_images + 1) * sizeof *nv) : NULL;
+    rk_req_image *nv = realloc(v->images, (size_t)(v->n_images + 1) * sizeof *nv);
     if (!nv) {
         free(buf);
         fprintf(stderr, "rkserve run: out of memory\n");

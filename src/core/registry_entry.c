@@ -183,38 +183,3 @@ char *registry_dirname(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
-char *registry_read_file(const char *path, size_t max, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        snprintf(err, errlen, "%s is not a regular file", path);
-        return NULL;
-    }
-    if ((uint64_t)st.st_size > max) {
-        fclose(f);
-        snprintf(err, errlen, "%s is larger than %zu bytes", path, max);
-        return NULL;
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        fclose(f);
-        snprintf(err, errlen, "out of memory reading %s", path);
-        return NULL;
-    }
-    size_t got = fread(buf, 1, n, f);
-    fclose(f);
-    if (got != n) {
-        free(buf);
-        snprintf(err, errlen, "cannot read %s", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    return buf;
-}

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "core/registry.h"
+#include "util/fsutil.h"
 
 #define REGISTRY_MAX_DEPTH 4
 #define REGISTRY_MAX_JSON (1u << 20) /* sidecars, copies, template files */
@@ -101,8 +102,6 @@ void registry_sidecar_apply(rentry *e, const char *json_path, bool identity);
  * model path it points to, resolved against the JSON's directory
  * (malloc'd); else NULL. */
 char *registry_sidecar_copy_target(const char *json_path);
-/* Reads a small file whole (NUL-terminated, at most max bytes). */
-char *registry_read_file(const char *path, size_t max, char *err, size_t errlen);
 
 char *registry_path_join(const char *dir, const char *name);
 /* Directory part of a path (malloc'd; "." when there is none). */

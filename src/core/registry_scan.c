@@ -692,7 +692,7 @@ static char *read_ref(const char *repo_dir)
     if (!p)
         return NULL;
     char err[256];
-    char *t = registry_read_file(p, 256, err, sizeof err);
+    char *t = read_file(p, 256, NULL, err, sizeof err);
     free(p);
     if (!t)
         return NULL;

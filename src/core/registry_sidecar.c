@@ -14,7 +14,7 @@
 static json_t *load_json(const char *path, char *err, size_t errlen)
 {
     char rerr[512];
-    char *text = registry_read_file(path, REGISTRY_MAX_JSON, rerr, sizeof rerr);
+    char *text = read_file(path, REGISTRY_MAX_JSON, NULL, rerr, sizeof rerr);
     if (!text) {
         snprintf(err, errlen, "%s", rerr);
         return NULL;
@@ -124,7 +124,7 @@ static void apply_template_file(rentry *e, const char *sc, json_t *v)
         return;
     }
     char err[512];
-    char *text = registry_read_file(path, REGISTRY_MAX_JSON, err, sizeof err);
+    char *text = read_file(path, REGISTRY_MAX_JSON, NULL, err, sizeof err);
     free(path);
     if (!text) {
         rentry_warn(e, "sidecar %s: chat_template_file: %s", sc, err);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/sched_internal.h"
+#include "util/fsutil.h"
 
 /* ---- jobs -------------------------------------------------------------- */
 
@@ -440,19 +441,12 @@ sched *sched_new(const rk_config *cfg, char *err, size_t errlen)
     s->cfg = cfg;
     s->budget = cfg->memory_budget ? cfg->memory_budget : default_budget();
     if (cfg->chat_template_file) {
-        FILE *f = fopen(cfg->chat_template_file, "rb");
-        long n = -1;
-        if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-        if (f && n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (s->template_src = malloc((size_t)n + 1))) {
-            if (fread(s->template_src, 1, (size_t)n, f) != (size_t)n) n = -1;
-            else s->template_src[n] = 0;
-        }
-        int e = errno;
-        if (f) fclose(f);
-        char perr[256] = "";
-        jinja_template *t = n >= 0 && s->template_src ? jinja_parse(s->template_src, (size_t)n, perr, sizeof perr) : NULL;
+        char rerr[512], perr[256] = "";
+        size_t n = 0;
+        s->template_src = read_file(cfg->chat_template_file, 4u << 20, &n, rerr, sizeof rerr);
+        jinja_template *t = s->template_src ? jinja_parse(s->template_src, n, perr, sizeof perr) : NULL;
         if (!t) {
-            if (n < 0 || !s->template_src) snprintf(err, errlen, "--chat-template %s: %s", cfg->chat_template_file, strerror(e ? e : EIO));
+            if (!s->template_src) snprintf(err, errlen, "--chat-template %s", rerr);
             else snprintf(err, errlen, "--chat-template %s:%s", cfg->chat_template_file, perr);
             free(s->template_src);
             free(s);

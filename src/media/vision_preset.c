@@ -2,6 +2,7 @@
  * docs/VISION.md). Every field is checked on load so a bad user file fails
  * at start-up with the field named, never later on a request. */
 #include "media/vision_preset.h"
+#include "util/fsutil.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -335,37 +336,8 @@ out:
 
 int vision_presets_load(vision_presets *set, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "%s: cannot open", path);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 16384;
-            if (cap > (64u << 20)) {
-                free(buf);
-                fclose(f);
-                return fail(err, errlen, "%s: larger than 64 MiB", path);
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return fail(err, errlen, "%s: out of memory", path);
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, 4096, f);
-        len += got;
-        if (got < 4096) break;
-    }
-    bool read_err = ferror(f);
-    fclose(f);
-    if (read_err) {
-        free(buf);
-        return fail(err, errlen, "%s: read error", path);
-    }
-    buf[len] = '\0';
+    char *buf = read_file(path, 64u << 20, NULL, err, errlen);
+    if (!buf) return -1;
     int rc = vision_presets_load_text(set, buf, path, err, errlen);
     free(buf);
     return rc;
