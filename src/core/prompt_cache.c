@@ -168,19 +168,33 @@ int prompt_cache_delete(const char *model_dir, const char *name)
     int rc = unlink(meta) == 0 ? 0 : errno == ENOENT ? 1 : -1;
     free(meta);
     if (rc == -1) return -1;
-    /* its states: NAME-KEY.state */
+    prompt_cache_remove_states(model_dir, name, NULL);
+    return rc;
+}
+
+char *prompt_cache_state_path(const char *model_dir, const char *name, const char *key_text)
+{
+    char hash[65];
+    prompt_cache_hash(key_text, hash);
+    size_t n = strlen(model_dir) + strlen(name) + 32;
+    char *path = malloc(n);
+    if (path) snprintf(path, n, "%s/%s-%.16s.state", model_dir, name, hash);
+    return path;
+}
+
+void prompt_cache_remove_states(const char *model_dir, const char *name, const char *keep)
+{
     DIR *d = opendir(model_dir);
-    if (!d) return rc;
+    if (!d) return;
+    const char *keep_base = keep ? (strrchr(keep, '/') ? strrchr(keep, '/') + 1 : keep) : NULL;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (prompt_cache_is_state_of(e->d_name, name)) {
-            char *p = join(model_dir, e->d_name, "");
-            if (p) unlink(p);
-            free(p);
-        }
+        if (!prompt_cache_is_state_of(e->d_name, name) || (keep_base && !strcmp(e->d_name, keep_base))) continue;
+        char *p = join(model_dir, e->d_name, "");
+        if (p) unlink(p);
+        free(p);
     }
     closedir(d);
-    return rc;
 }
 
 bool prompt_cache_is_state_of(const char *file, const char *name)

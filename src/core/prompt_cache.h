@@ -54,6 +54,11 @@ int prompt_cache_list(const char *model_dir, prompt_cache_meta **out);
 int prompt_cache_delete(const char *model_dir, const char *name);
 void prompt_cache_meta_clear(prompt_cache_meta *m);
 
+/* The state file of a cache for a key text (what the state depends on):
+ * DIR/NAME-<16 hex of its SHA-256>.state, malloc'd. */
+char *prompt_cache_state_path(const char *model_dir, const char *name, const char *key_text);
+/* Removes the cache's state files but keep (a path, or NULL for all). */
+void prompt_cache_remove_states(const char *model_dir, const char *name, const char *keep);
 /* Whether a file name is a state of the cache: NAME-<16 hex>.state. */
 bool prompt_cache_is_state_of(const char *file, const char *name);
 /* Bytes of the cache's state file(s) in the directory (0: none). */

@@ -2,7 +2,6 @@
  * files): the state of a cached prefix is restored into a session, or
  * built by prefilling the prefix and saved under a key of prefix, model
  * and engine. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,40 +47,17 @@ static char *cache_prefix_text(model_entry *m, const rk_request *r, rk_error *e)
     return text;
 }
 
-/* DIR/NAME-KEY.state, where KEY hashes the prefix, the model file and the
- * engine: a changed system cache, model or engine names another file. */
+/* The state's key: the prefix, the model file and the engine, so a changed
+ * system cache, model or engine names another file. */
 static char *cache_state_path(const model_entry *m, const rk_request *r, const char *prefix)
 {
     size_t n = strlen(prefix) + strlen(m->entry->digest) + strlen(m->ops->name) + 3;
-    char *key_src = malloc(n), hash[65];
-    if (!key_src) return NULL;
-    snprintf(key_src, n, "%s\n%s\n%s", prefix, m->entry->digest, m->ops->name);
-    prompt_cache_hash(key_src, hash);
-    free(key_src);
-    size_t pn = strlen(r->cache_dir) + strlen(r->cache_name) + 32;
-    char *path = malloc(pn);
-    if (path) snprintf(path, pn, "%s/%s-%.16s.state", r->cache_dir, r->cache_name, hash);
+    char *key = malloc(n);
+    if (!key) return NULL;
+    snprintf(key, n, "%s\n%s\n%s", prefix, m->entry->digest, m->ops->name);
+    char *path = prompt_cache_state_path(r->cache_dir, r->cache_name, key);
+    free(key);
     return path;
-}
-
-/* Removes NAME-*.state files of a cache other than keep (stale states). */
-static void cache_drop_stale(const char *dir, const char *name, const char *keep)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    const char *keep_base = strrchr(keep, '/') ? strrchr(keep, '/') + 1 : keep;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!prompt_cache_is_state_of(de->d_name, name) || !strcmp(de->d_name, keep_base)) continue;
-        size_t pn = strlen(dir) + strlen(de->d_name) + 2;
-        char *p = malloc(pn);
-        if (p) {
-            snprintf(p, pn, "%s/%s", dir, de->d_name);
-            unlink(p);
-            free(p);
-        }
-    }
-    closedir(d);
 }
 
 /* Brings the session to a prompt cache's prefix: nothing when it already
@@ -154,7 +130,7 @@ int sched_cache_prepare(model_entry *m, slot *sl, const rk_request *r, rk_result
         rk_fail(&res->error, 500, NULL, "saving the prompt cache failed: %s", err[0] ? err : strerror(errno));
     } else {
         res->cache_built = true;
-        cache_drop_stale(r->cache_dir, r->cache_name, path);
+        prompt_cache_remove_states(r->cache_dir, r->cache_name, path);
         rc = 0;
         /* a runtime that built the cache aside starts from it now */
         if (text_engine && m->ops->restore(sl->sess, path, err, sizeof err) != 0)
