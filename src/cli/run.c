@@ -160,7 +160,22 @@ typedef struct {
     double load_ms;
     run_vision vision;
     bool has_vision;       /* the encoder opened (images can be attached) */
+    bool vision_tried;     /* opened on the first image only: text chats do not pay for it */
+    char vision_err[512];
+    const char *path;
+    int32_t n_threads;
 } runner;
+
+/* The model's vision encoder, opened when the first image needs it. */
+static bool vision_ready(runner *r)
+{
+    if (!r->vision_tried) {
+        r->vision_tried = true;
+        r->has_vision = run_vision_open(&r->vision, r->path, r->ops, r->model, &r->info, r->n_threads, r->vision_err,
+                                        sizeof r->vision_err) == 0;
+    }
+    return r->has_vision;
+}
 
 static double now_ms(void)
 {
@@ -342,7 +357,7 @@ static int chat_loop(runner *r, const run_options *o)
         if (!strncmp(msg, "/image ", 7)) {
             const char *file = msg + 7;
             while (*file == ' ') file++;
-            if (!r->has_vision) puts("This model reads no images (no vision encoder next to it).");
+            if (!vision_ready(r)) printf("This model reads no images: %s\n", r->vision_err);
             else if (run_vision_add(&r->vision, file) == 0) {
                 pending_images++;
                 printf("Added image '%s' to the next message.\n", file);
@@ -482,11 +497,10 @@ static int run_local(const run_options *po)
     chat_format_init(&r.chat, r.info.chat_template, r.info.arch, r.info.bos_text, r.info.eos_text, warn,
                      sizeof warn);
     if (warn[0] && !o.raw) fprintf(stderr, "rkserve run: %s\n", warn);
-    /* images: the encoder next to the model, when there is one */
-    char verr[512] = "";
-    r.has_vision = run_vision_open(&r.vision, o.model, r.ops, r.model, &r.info, o.n_threads, verr, sizeof verr) == 0;
-    if (o.n_images && !r.has_vision) {
-        fprintf(stderr, "rkserve run: cannot read images: %s\n", verr);
+    r.path = o.model;
+    r.n_threads = o.n_threads;
+    if (o.n_images && !vision_ready(&r)) {
+        fprintf(stderr, "rkserve run: cannot read images: %s\n", r.vision_err);
         chat_format_free(&r.chat);
         r.ops->session_free(r.session);
         r.ops->unload(r.model);
