@@ -48,7 +48,7 @@ struct engine_model {
     int n_pending;
     int n_decoding;          /* sessions in their decode loop: a batch waits briefly for all of them */
     bool batch_busy;
-    float *batch_logits;     /* MAX_DECODE_BATCH x n_vocab */
+    float *batch_logits;     /* MAX_DECODE_BATCH x n_vocab, made by the first shared pass */
     int32_t n_ctx;
     int32_t n_batch;
     uint32_t kv_type;
@@ -156,11 +156,6 @@ static engine_model *cpu_load(const engine_load_params *p, char *err, size_t err
     em->pool = threadpool_new(p->n_threads > 0 ? p->n_threads : default_threads());
     if (!em->pool) {
         snprintf(err, errlen, "cannot start threads");
-        goto fail;
-    }
-    em->batch_logits = malloc((size_t)MAX_DECODE_BATCH * em->model->n_vocab * sizeof(float));
-    if (!em->batch_logits) {
-        snprintf(err, errlen, "out of memory");
         goto fail;
     }
     pthread_mutex_init(&em->compute_mu, NULL);
@@ -387,8 +382,11 @@ static void decode_step(engine_session *s, int32_t token, int32_t pos)
         }
         int32_t nv = em->model->n_vocab;
         pthread_mutex_lock(&em->compute_mu);
-        if (n == 1) {
-            rk_forward(cs[0], toks, 1, poss[0], batch[0]->s->logits, false, NULL);
+        if (n > 1 && !em->batch_logits)
+            em->batch_logits = malloc((size_t)MAX_DECODE_BATCH * nv * sizeof(float));
+        if (n == 1 || !em->batch_logits) {
+            /* alone, or (out of memory) one at a time */
+            for (int i = 0; i < n; i++) rk_forward(cs[i], toks + i, 1, poss[i], batch[i]->s->logits, false, NULL);
         } else {
             rk_forward_multi(cs, toks, poss, n, em->batch_logits);
             for (int i = 0; i < n; i++)
