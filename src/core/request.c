@@ -167,6 +167,17 @@ static json_t *content_parts(const char *s)
     return parts;
 }
 
+static bool has_marks(const json_t *messages)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(messages, i, m) {
+        const char *c = json_string_value(json_object_get(m, "content"));
+        if (c && strchr(c, RK_IMAGE_MARK[0])) return true;
+    }
+    return false;
+}
+
 /* A copy of the messages for rendering, with image marks resolved. */
 static json_t *render_messages(const json_t *messages, const char *marker, bool parts)
 {
@@ -235,8 +246,11 @@ static char *render_builtin(const rk_request *r, const chat_format *f, rk_error 
 char *request_render_chat(const rk_request *r, const chat_format *f, const char *image_marker, rk_error *e)
 {
     if (!image_marker) image_marker = "<image>";
-    json_t *msgs = r->messages ? render_messages(r->messages, image_marker, f->tmpl && f->takes_parts)
-                               : json_array();
+    /* a copy only when contents change: image marks to place, or parts to make */
+    bool parts = f->tmpl && f->takes_parts;
+    json_t *msgs = !r->messages                             ? json_array()
+                   : parts || has_marks(r->messages) ? render_messages(r->messages, image_marker, parts)
+                                                           : json_incref(r->messages);
     if (!msgs) {
         rk_fail(e, 500, NULL, "out of memory");
         return NULL;
